@@ -1,0 +1,216 @@
+// Package engine embeds a NATS server with JetStream and is the only package
+// of Herald that talks to NATS. The pattern packages use it through the small
+// types declared here (Msg, Header, Subscription, Stream specs), never through
+// nats.go or nats-server types.
+//
+// One Engine owns one embedded server, its file store under Config.DataDir and
+// one in-process client connection. Close is idempotent and ordered: the
+// connection is drained first, then the server is shut down.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures the embedded engine. The zero value is not usable: DataDir
+// is required.
+type Config struct {
+	// DataDir holds the JetStream file store.
+	DataDir string
+	// ServerName names this node; it defaults to "herald".
+	ServerName string
+	// ClientAddr, when set ("127.0.0.1:4222", "127.0.0.1:0"), opens the NATS
+	// client port as a side door. Empty means no listener at all.
+	ClientAddr string
+	// MaxPayload is the largest core NATS message; it defaults to 100 MiB plus
+	// room for Herald's envelope.
+	MaxPayload int32
+	// SyncAlways fsyncs every write (survives power loss, much slower).
+	SyncAlways bool
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// ReadyTimeout bounds the start-up; it defaults to 30 s.
+	ReadyTimeout time.Duration
+}
+
+// DefaultMaxPayload leaves room for Herald's envelope around a 100 MiB body.
+const DefaultMaxPayload = 104857600 + 1<<20
+
+// MaxStoredRecord is the largest message the JetStream file store accepts
+// (its 32 MiB record limit, less headers).
+const MaxStoredRecord = 32<<20 - 64<<10
+
+// Engine is an embedded NATS server with JetStream and an in-process connection.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+	ns  *natsserver.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	inbox *inboxMux
+
+	streamsMu sync.Mutex
+	streams   map[string]jetstream.Stream
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ErrClosed is returned by operations on a closed engine.
+var ErrClosed = errors.New("engine: closed")
+
+// Open starts the embedded server, waits until it accepts connections and
+// connects to it in-process.
+func Open(cfg Config) (*Engine, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("engine: data dir is required")
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "herald"
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = DefaultMaxPayload
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	storeDir := filepath.Join(cfg.DataDir, "jetstream")
+	if err := os.MkdirAll(storeDir, 0o750); err != nil {
+		return nil, fmt.Errorf("engine: create data dir: %w", err)
+	}
+	opts := &natsserver.Options{
+		ServerName:         cfg.ServerName,
+		JetStream:          true,
+		StoreDir:           storeDir,
+		NoSigs:             true,
+		MaxPayload:         cfg.MaxPayload,
+		MaxPending:         int64(cfg.MaxPayload) * 3,
+		SyncAlways:         cfg.SyncAlways,
+		JetStreamMaxMemory: -1,
+		JetStreamMaxStore:  -1,
+		DisableShortFirstPing: true,
+	}
+	if cfg.ClientAddr == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := net.SplitHostPort(cfg.ClientAddr)
+		if err != nil {
+			return nil, fmt.Errorf("engine: client addr %q: %w", cfg.ClientAddr, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("engine: client addr %q: bad port", cfg.ClientAddr)
+		}
+		if p == 0 {
+			p = natsserver.RANDOM_PORT
+		}
+		opts.Host, opts.Port = host, p
+	}
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("engine: new server: %w", err)
+	}
+	ns.SetLoggerV2(&slogBridge{log: log.With("component", "nats")}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(cfg.ReadyTimeout) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, errors.New("engine: embedded server not ready in time")
+	}
+	nc, err := nats.Connect("",
+		nats.InProcessServer(ns),
+		nats.Name("herald"),
+		nats.MaxReconnects(-1),
+		nats.NoCallbacksAfterClientClose(),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("nats async error", "subject", subj, "err", err)
+		}),
+	)
+	if err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("engine: connect in-process: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		nc.Close()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, fmt.Errorf("engine: jetstream: %w", err)
+	}
+	e := &Engine{cfg: cfg, log: log, ns: ns, nc: nc, js: js, streams: make(map[string]jetstream.Stream)}
+	if e.inbox, err = newInboxMux(nc); err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// ClientURL is the address of the NATS client port, or "" without one.
+func (e *Engine) ClientURL() string {
+	if e.cfg.ClientAddr == "" {
+		return ""
+	}
+	return e.ns.ClientURL()
+}
+
+// Close drains the connection and shuts the server down. It is safe to call
+// more than once; later calls return the first result.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		if e.nc != nil {
+			// Drain flushes pending publishes and lets subscription callbacks finish.
+			if err := e.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				e.closeErr = err
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !e.nc.IsClosed() && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			e.nc.Close()
+		}
+		e.ns.Shutdown()
+		e.ns.WaitForShutdown()
+	})
+	return e.closeErr
+}
+
+// slogBridge routes nats-server logs to slog.
+type slogBridge struct{ log *slog.Logger }
+
+func (b *slogBridge) Noticef(format string, v ...any) { b.log.Info(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Warnf(format string, v ...any)   { b.log.Warn(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Fatalf(format string, v ...any)  { b.log.Error(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Errorf(format string, v ...any)  { b.log.Error(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Debugf(format string, v ...any)  { b.log.Debug(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Tracef(format string, v ...any)  { b.log.Debug(fmt.Sprintf(format, v...)) }
+
+// ctxOrTimeout gives ctx a default deadline for engine API calls.
+func ctxOrTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, 10*time.Second)
+}

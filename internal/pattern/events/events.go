@@ -1,0 +1,196 @@
+// Package events is real-time publish/subscribe: nothing is stored, every
+// subscriber without a group receives every matching event, each group
+// receives each event once, and channel patterns may use `*` (one token) and
+// `>` (one or more trailing tokens).
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldmq/herald/internal/engine"
+	"github.com/heraldmq/herald/internal/pattern/envelope"
+	"github.com/heraldmq/herald/internal/pattern/kmq"
+)
+
+// SubjectPrefix starts the engine subject of every events channel.
+const SubjectPrefix = "e."
+
+// Event is a message sent to, or received from, an events channel.
+type Event struct {
+	ID       string
+	ClientID string // the sender's; not delivered to subscribers
+	Channel  string // on delivery: the channel it was sent to
+	Metadata string
+	Body     []byte
+	Tags     map[string]string
+}
+
+// Validate checks an event to send, in the reference server's order.
+func (e *Event) Validate() error {
+	if err := kmq.ValidateClientID(e.ClientID); err != nil {
+		return err
+	}
+	if err := kmq.ValidateChannel(e.Channel, false); err != nil {
+		return err
+	}
+	if e.Metadata == "" && len(e.Body) == 0 {
+		return kmq.ErrEmptyMessage
+	}
+	return nil
+}
+
+// Encode writes the parts of an event that travel to subscribers.
+func (e *Event) Encode() []byte {
+	w := envelope.NewWriter(len(e.ID) + len(e.Metadata) + len(e.Body) + 32*len(e.Tags))
+	w.String(e.ID)
+	w.String(e.Metadata)
+	w.Blob(e.Body)
+	w.Map(e.Tags)
+	return w.Bytes()
+}
+
+// Decode reads what Encode wrote into e.
+func (e *Event) Decode(b []byte) error {
+	r := envelope.NewReader(b)
+	e.ID = r.String()
+	e.Metadata = r.String()
+	e.Body = r.Blob()
+	e.Tags = r.Map()
+	return r.Err()
+}
+
+// Subscription asks for the events of a channel pattern.
+type Subscription struct {
+	ClientID string
+	Channel  string // may hold `*` and `>`
+	Group    string // "" = every event; else one member of the group per event
+	// StoreTypeSet is true when the request carried events-store start
+	// parameters, which plain events refuse.
+	StoreTypeSet bool
+}
+
+// Validate checks a subscription in the reference server's order.
+func (s *Subscription) Validate() error {
+	if err := kmq.ValidateClientID(s.ClientID); err != nil {
+		return err
+	}
+	if err := kmq.ValidateChannel(s.Channel, true); err != nil {
+		return err
+	}
+	if s.StoreTypeSet {
+		return kmq.ErrStoreParamsNotStore
+	}
+	return kmq.ValidateGroup(s.Group)
+}
+
+// Engine is what the events pattern needs from the engine.
+type Engine interface {
+	Publish(subject string, data []byte) error
+	Subscribe(subject, queue string, fn func(engine.Msg)) (*engine.Subscription, error)
+}
+
+// Config tunes delivery to subscribers.
+type Config struct {
+	// Buffer is how many events wait for a slow subscriber (default 100).
+	Buffer int
+	// WriteWait is how long an event waits for room in a full buffer before it
+	// is dropped (default 2 s).
+	WriteWait time.Duration
+	Logger    *slog.Logger
+}
+
+// Service sends and delivers events.
+type Service struct {
+	eng     Engine
+	cfg     Config
+	log     *slog.Logger
+	dropped atomic.Int64
+}
+
+// New returns an events service over eng.
+func New(eng Engine, cfg Config) *Service {
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 100
+	}
+	if cfg.WriteWait <= 0 {
+		cfg.WriteWait = 2 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{eng: eng, cfg: cfg, log: log}
+}
+
+// Dropped counts events dropped because a subscriber was too slow.
+func (s *Service) Dropped() int64 { return s.dropped.Load() }
+
+// Send validates ev, fills its id when empty and publishes it. It returns
+// the event id. Validation failures are *kmq.Error; anything else is an
+// engine failure.
+func (s *Service) Send(ev *Event) (string, error) {
+	if err := ev.Validate(); err != nil {
+		return ev.ID, err
+	}
+	if ev.ID == "" {
+		ev.ID = kmq.NewID()
+	}
+	return ev.ID, s.eng.Publish(SubjectPrefix+ev.Channel, ev.Encode())
+}
+
+// Subscribe delivers matching events to send until ctx ends (then it returns
+// nil) or send fails (then it returns that error). Events wait in a buffer of
+// Config.Buffer; when it is full for Config.WriteWait an event is dropped and
+// counted. Validation failures are returned before anything is delivered.
+func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*Event) error) error {
+	if err := sub.Validate(); err != nil {
+		return err
+	}
+	ch := make(chan *Event, s.cfg.Buffer)
+	done := make(chan struct{})
+	defer close(done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	es, err := s.eng.Subscribe(SubjectPrefix+sub.Channel, sub.Group, func(m engine.Msg) {
+		ev := &Event{}
+		if err := ev.Decode(m.Data); err != nil {
+			ev = &Event{Body: m.Data} // published through the NATS side door
+		}
+		ev.Channel = m.Subject[len(SubjectPrefix):]
+		select {
+		case ch <- ev:
+			return
+		default:
+		}
+		timer.Reset(s.cfg.WriteWait)
+		defer timer.Stop()
+		select {
+		case ch <- ev:
+		case <-done:
+		case <-timer.C:
+			s.dropped.Add(1)
+			s.log.Warn("events message dropped due to slow consumer", "channel", ev.Channel, "client_id", sub.ClientID)
+		}
+	})
+	if err != nil {
+		if errors.Is(err, engine.ErrBadSubject) {
+			return kmq.ErrWhiteSpace
+		}
+		return err
+	}
+	defer es.Unsubscribe()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-ch:
+			if err := send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,84 @@
+// Package kmq holds the rules every KubeMQ pattern shares: the error
+// catalogue with the reference server's codes and texts, channel-name and
+// client-id validation, and generated ids.
+package kmq
+
+import "fmt"
+
+// Error is a KubeMQ error: a numeric code (0 for the texts that have none)
+// and its text. Error() renders them the way KubeMQ clients expect them,
+// e.g. "Error 101: invalid clientID value, cannot be empty".
+type Error struct {
+	Code int
+	Text string
+}
+
+func (e *Error) Error() string {
+	if e.Code == 0 {
+		return e.Text
+	}
+	return fmt.Sprintf("Error %d: %s", e.Code, e.Text)
+}
+
+// Is reports whether target is an *Error with the same code (and, for
+// code-less errors, the same text), so errors.Is works against the catalogue.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok {
+		return false
+	}
+	if e.Code != 0 || t.Code != 0 {
+		return e.Code == t.Code
+	}
+	return e.Text == t.Text
+}
+
+// New returns an error with a code of the catalogue and a text of its own,
+// for cases Herald refuses that the reference had no text for.
+func New(code int, text string) *Error { return &Error{Code: code, Text: text} }
+
+// The catalogue (byte-exact texts of the reference server, typos included).
+var (
+	ErrEmptyClientID        = New(101, "invalid clientID value, cannot be empty")
+	ErrEmptyChannel         = New(102, "invalid channel value, cannot be empty")
+	ErrUnmarshalUnknown     = New(105, "error on unmarshal of unknown type")
+	ErrWildcards            = New(107, "invalid channel value, no wildcards are allowed")
+	ErrWhiteSpace           = New(108, "invalid channel value, no white spaces are allowed")
+	ErrTimeout              = New(109, "invalid set timeout value, cannot be 0 or negative")
+	ErrEmptyMessage         = New(110, "invalid message, cannot be empty")
+	ErrUndefinedStoreType   = New(111, "invalid subscription type, cannot be undefined or 0")
+	ErrStartSequence        = New(112, "invalid subscription type start at sequence value, cannot by 0 or negative")
+	ErrStartTime            = New(113, "invalid subscription type start at time value, cannot by 0 or negative")
+	ErrStartTimeDelta       = New(114, "invalid subscription type start at time delta value, cannot by 0 or negative")
+	ErrEmptyRequest         = New(115, "invalid request, cannot be empty")
+	ErrCacheTTL             = New(116, "invalid cache ttl value, cannot be 0 or negative")
+	ErrEmptyRequestID       = New(117, "invalid request id, cannot be empty")
+	ErrStoreParamsNotStore  = New(118, "event store parameters were set but subscribe type is not event store")
+	ErrChannelEndsWithDot   = New(119, "invalid channel value, cannot end with `.`")
+	ErrInvalidQueueName     = New(120, "invalid queue name value, cannot be empty, contains wildcards ,white spaces and end with dot")
+	ErrCannotSubscribeQueue = New(121, "cannot subscribe to a queue")
+	ErrMaxMessages          = New(122, "max messages should be between 1 and max message setting in kubemq config  ")
+	ErrCannotAck            = New(123, "cannot ack the current message")
+	ErrNoActiveMsgToAck     = New(124, "no active message to ack")
+	ErrAckSequence          = New(125, "ack sequence cannot be 0 or negative")
+	ErrNoActiveMsgToSend    = New(126, "no active message to send")
+	ErrVisibility           = New(127, "invalid visibility time, cannot be negative or exceed setting in kubemq config")
+	ErrSubscriptionActive   = New(128, "subscription to queue is already active")
+	ErrVisibilityExpired    = New(129, "current visibility timer expired")
+	ErrSendToQueue          = New(130, "error during send message to queue")
+	ErrInvalidQueueMessage  = New(131, "invalid queue message")
+	ErrStreamRequestType    = New(132, "invalid stream queue messages request type")
+	ErrExpiration           = New(133, "invalid expiration seconds, exceed max expiration seconds setting in kubemq config")
+	ErrMaxReceiveCount      = New(134, "invalid max received count, cannot be negative or exceed max receive count setting in kubemq config")
+	ErrDelay                = New(135, "invalid delay seconds, exceed max delay seconds setting in kubemq config")
+	ErrWaitTimeout          = New(136, "invalid wait timeout, value cannot be negative or exceed max wait timeout seconds setting in kubemq config")
+	ErrNoActiveMsgToReject  = New(137, "no active message to reject")
+	ErrNoNewMessage         = New(138, "no new message in queue, wait time expired")
+	ErrRequestType          = New(206, "invalid request type")
+	ErrSubscribeType        = New(207, "invalid subscribe type")
+	ErrRequestTimeout       = New(301, "timeout for request message")
+	ErrConnectionNotReady   = New(302, "connection not available, please retry")
+	ErrInvalidResponse      = New(303, "invalid response format")
+	ErrShutdown             = New(409, "server is in shutdown mode")
+	ErrAccessDenied         = New(412, "access denied to resource")
+)

@@ -1,0 +1,145 @@
+package grpctransport
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc"
+
+	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/pattern/events"
+	"github.com/heraldmq/herald/internal/pattern/eventsstore"
+	"github.com/heraldmq/herald/internal/pattern/kmq"
+)
+
+func eventFromPB(in *kubemqpb.Event) *events.Event {
+	return &events.Event{
+		ID: in.EventID, ClientID: in.ClientID, Channel: in.Channel,
+		Metadata: in.Metadata, Body: in.Body, Tags: in.Tags,
+	}
+}
+
+// SendEvent sends an event (Store=false) or stores it (Store=true).
+// Validation errors end the call with status Internal; an engine failure is
+// reported in-band with Sent=false.
+func (s *Server) SendEvent(ctx context.Context, in *kubemqpb.Event) (*kubemqpb.Result, error) {
+	ev := eventFromPB(in)
+	var (
+		id  string
+		err error
+	)
+	if in.Store {
+		id, err = s.svc.Store.Send(ctx, ev)
+	} else {
+		id, err = s.svc.Events.Send(ev)
+	}
+	if err != nil {
+		var ke *kmq.Error
+		if errors.As(err, &ke) {
+			return nil, internalErr(err)
+		}
+		return &kubemqpb.Result{EventID: id, Sent: false, Error: err.Error()}, nil
+	}
+	return &kubemqpb.Result{EventID: id, Sent: true}, nil
+}
+
+// SendEventsStream takes a stream of events. Plain events get a result only
+// when they are invalid; stored events always get one, once stored, in the
+// order they were sent. Stores are pipelined.
+func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event, kubemqpb.Result]) error {
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
+	results := make(chan *eventsstore.Pending, 1024)
+	writerDone := make(chan error, 1)
+	go func() {
+		var werr error
+		defer func() {
+			if r := recover(); r != nil {
+				werr = s.recovered("SendEventsStream", r)
+			}
+			writerDone <- werr
+		}()
+		for p := range results {
+			if werr != nil {
+				continue // drain: the client is gone
+			}
+			res := &kubemqpb.Result{EventID: p.ID, Sent: true}
+			if err := p.Wait(ctx); err != nil {
+				res.Sent, res.Error = false, err.Error()
+			}
+			werr = stream.Send(res)
+		}
+	}()
+	finish := func(err error) error {
+		close(results)
+		if werr := <-writerDone; err == nil && werr != nil {
+			err = werr
+		}
+		return err
+	}
+	for {
+		in, err := stream.Recv()
+		if err == io.EOF {
+			return finish(nil)
+		}
+		if err != nil {
+			return finish(internalErr(err))
+		}
+		if ctx.Err() != nil {
+			return finish(internalErr(kmq.ErrShutdown))
+		}
+		ev := eventFromPB(in)
+		if in.Store {
+			select {
+			case results <- s.svc.Store.SendAsync(ctx, ev):
+			case <-ctx.Done():
+				return finish(internalErr(kmq.ErrShutdown))
+			}
+			continue
+		}
+		if _, err := s.svc.Events.Send(ev); err != nil {
+			var ke *kmq.Error
+			if !errors.As(err, &ke) {
+				continue // the reference reports only validation errors for plain events
+			}
+			select {
+			case results <- eventsstore.Failed(in.EventID, err):
+			case <-ctx.Done():
+				return finish(internalErr(kmq.ErrShutdown))
+			}
+		}
+	}
+}
+
+// SubscribeToEvents streams events (type Events) or stored events (type
+// EventsStore) until the client cancels.
+func (s *Server) SubscribeToEvents(in *kubemqpb.Subscribe, stream grpc.ServerStreamingServer[kubemqpb.EventReceive]) error {
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
+	switch in.SubscribeTypeData {
+	case kubemqpb.Subscribe_Events:
+		sub := &events.Subscription{
+			ClientID: in.ClientID, Channel: in.Channel, Group: in.Group,
+			StoreTypeSet: in.EventsStoreTypeData != kubemqpb.Subscribe_EventsStoreTypeUndefined,
+		}
+		return internalErr(s.svc.Events.Subscribe(ctx, sub, func(ev *events.Event) error {
+			return stream.Send(&kubemqpb.EventReceive{
+				EventID: ev.ID, Channel: ev.Channel, Metadata: ev.Metadata, Body: ev.Body, Tags: ev.Tags,
+			})
+		}))
+	case kubemqpb.Subscribe_EventsStore:
+		sub := &eventsstore.Subscription{
+			ClientID: in.ClientID, Channel: in.Channel, Group: in.Group,
+			Start: eventsstore.StartType(in.EventsStoreTypeData), StartValue: in.EventsStoreTypeValue,
+		}
+		return internalErr(s.svc.Store.Subscribe(ctx, sub, func(r *eventsstore.Received) error {
+			return stream.Send(&kubemqpb.EventReceive{
+				EventID: r.ID, Channel: r.Channel, Metadata: r.Metadata, Body: r.Body,
+				Timestamp: r.Timestamp, Sequence: r.Sequence, Tags: r.Tags,
+			})
+		}))
+	default:
+		return internalErr(kmq.ErrSubscribeType)
+	}
+}

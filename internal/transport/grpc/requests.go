@@ -1,0 +1,66 @@
+package grpctransport
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/requests"
+)
+
+// SendRequest sends a command or query and waits for its response. Every
+// failure, the timeout (Error 301) included, ends the call with status Internal.
+func (s *Server) SendRequest(ctx context.Context, in *kubemqpb.Request) (*kubemqpb.Response, error) {
+	resp, err := s.svc.Requests.Send(ctx, &requests.Request{
+		ID: in.RequestID, Kind: requests.Kind(in.RequestTypeData), ClientID: in.ClientID,
+		Channel: in.Channel, Metadata: in.Metadata, Body: in.Body, TimeoutMS: in.Timeout,
+		CacheKey: in.CacheKey, CacheTTL: in.CacheTTL, Span: in.Span, Tags: in.Tags,
+	})
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	return &kubemqpb.Response{
+		ClientID: resp.ClientID, RequestID: resp.RequestID, Metadata: resp.Metadata, Body: resp.Body,
+		CacheHit: resp.CacheHit, Timestamp: resp.Timestamp, Executed: resp.Executed, Error: resp.Error,
+		Span: resp.Span, Tags: resp.Tags,
+	}, nil
+}
+
+// SendResponse hands a responder's response to the waiting requester.
+func (s *Server) SendResponse(_ context.Context, in *kubemqpb.Response) (*kubemqpb.Empty, error) {
+	err := s.svc.Requests.Respond(&requests.Response{
+		ClientID: in.ClientID, RequestID: in.RequestID, ReplyChannel: in.ReplyChannel,
+		Metadata: in.Metadata, Body: in.Body, CacheHit: in.CacheHit, Timestamp: in.Timestamp,
+		Executed: in.Executed, Error: in.Error, Span: in.Span, Tags: in.Tags,
+	})
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	return &kubemqpb.Empty{}, nil
+}
+
+// SubscribeToRequests streams commands (type Commands) or queries (type
+// Queries) to a responder until it cancels.
+func (s *Server) SubscribeToRequests(in *kubemqpb.Subscribe, stream grpc.ServerStreamingServer[kubemqpb.Request]) error {
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
+	var kind requests.Kind
+	switch in.SubscribeTypeData {
+	case kubemqpb.Subscribe_Commands:
+		kind = requests.Command
+	case kubemqpb.Subscribe_Queries:
+		kind = requests.Query
+	default:
+		return internalErr(kmq.ErrSubscribeType)
+	}
+	sub := &requests.Subscription{Kind: kind, ClientID: in.ClientID, Channel: in.Channel, Group: in.Group}
+	return internalErr(s.svc.Requests.Subscribe(ctx, sub, func(r *requests.Request) error {
+		return stream.Send(&kubemqpb.Request{
+			RequestID: r.ID, RequestTypeData: kubemqpb.Request_RequestType(r.Kind), ClientID: r.ClientID,
+			Channel: r.Channel, Metadata: r.Metadata, Body: r.Body, ReplyChannel: r.ReplyChannel,
+			Timeout: r.TimeoutMS, CacheKey: r.CacheKey, CacheTTL: r.CacheTTL, Span: r.Span, Tags: r.Tags,
+		})
+	}))
+}

@@ -1,0 +1,202 @@
+// Package grpctransport serves the KubeMQ gRPC API (service kubemq.kubemq)
+// over Herald's pattern services. It converts wire messages to domain values
+// and back, and decides, per RPC as the reference server does, whether an
+// error travels as a gRPC status or in-band in the response.
+package grpctransport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/pattern/events"
+	"github.com/heraldmq/herald/internal/pattern/eventsstore"
+	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/requests"
+)
+
+// DefaultMaxMessageSize is the gRPC message limit both ways (100 MiB), as the
+// reference server's grpc.bodyLimit.
+const DefaultMaxMessageSize = 104857600
+
+// Services are the pattern services the gRPC front serves.
+type Services struct {
+	Events   *events.Service
+	Store    *eventsstore.Service
+	Requests *requests.Service
+}
+
+// Config configures the gRPC front.
+type Config struct {
+	Host           string    // reported by Ping
+	Version        string    // reported by Ping
+	StartTime      time.Time // reported by Ping
+	MaxMessageSize int
+	Logger         *slog.Logger
+}
+
+// Server is the gRPC front end.
+type Server struct {
+	kubemqpb.UnimplementedKubemqServer
+	cfg  Config
+	svc  Services
+	log  *slog.Logger
+	grpc *grpc.Server
+
+	ready    atomic.Bool
+	draining atomic.Bool
+	// life ends every long-lived stream when the server shuts down.
+	life   context.Context
+	cancel context.CancelFunc
+}
+
+// New builds the gRPC front; Serve starts it.
+func New(cfg Config, svc Services) *Server {
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, svc: svc, log: log}
+	s.life, s.cancel = context.WithCancel(context.Background())
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
+		grpc.MaxSendMsgSize(cfg.MaxMessageSize),
+		// The v2 and Python SDKs ping every 10 s, also without active calls.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 3 * time.Second, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(s.unaryGate),
+		grpc.ChainStreamInterceptor(s.streamGate),
+	)
+	desc := kubemqpb.Kubemq_ServiceDesc
+	desc.ServiceName = kubemqpb.WireServiceName
+	s.grpc.RegisterService(&desc, s)
+	return s
+}
+
+// Serve accepts connections on lis until Shutdown.
+func (s *Server) Serve(lis net.Listener) error {
+	s.ready.Store(true)
+	return s.grpc.Serve(lis)
+}
+
+// Shutdown refuses new calls with Error 409, ends subscriptions and streams,
+// and waits for running calls until ctx ends, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.draining.Store(true)
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+	}
+}
+
+// unaryQueueRPCs report server-level errors as status Unknown; every other
+// RPC uses Internal.
+var unaryQueueRPCs = map[string]bool{
+	"SendQueueMessage": true, "SendQueueMessagesBatch": true, "ReceiveQueueMessages": true,
+	"AckAllQueueMessages": true, "QueuesInfo": true,
+}
+
+func methodName(full string) string { return full[strings.LastIndexByte(full, '/')+1:] }
+
+func (s *Server) gate(full string) error {
+	m := methodName(full)
+	if m == "Ping" {
+		return nil
+	}
+	if !s.ready.Load() {
+		return status.Error(codes.Unavailable, "grpc server is not ready to accept requests")
+	}
+	if s.draining.Load() {
+		if unaryQueueRPCs[m] {
+			return status.Error(codes.Unknown, kmq.ErrShutdown.Error())
+		}
+		return status.Error(codes.Internal, kmq.ErrShutdown.Error())
+	}
+	return nil
+}
+
+func (s *Server) recovered(method string, r any) error {
+	s.log.Error("handler panic recovered", "method", method, "panic", r, "stack", string(debug.Stack()))
+	return status.Error(codes.Unknown, fmt.Sprintf(" value: %v: Error 200: server crushed and recovered", r))
+}
+
+func (s *Server) unaryGate(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	if err := s.gate(info.FullMethod); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, s.recovered(info.FullMethod, r)
+		}
+	}()
+	return h(ctx, req)
+}
+
+func (s *Server) streamGate(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	if err := s.gate(info.FullMethod); err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.recovered(info.FullMethod, r)
+		}
+	}()
+	return h(srv, ss)
+}
+
+// streamContext ends when the client goes away or the server shuts down.
+func (s *Server) streamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.life, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// internalErr renders err as the status Internal the event, request and
+// subscription RPCs use; context errors keep their own codes.
+func internalErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return err
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// Ping reports the node and its version; it never fails.
+func (s *Server) Ping(context.Context, *kubemqpb.Empty) (*kubemqpb.PingResult, error) {
+	return &kubemqpb.PingResult{
+		Host:                s.cfg.Host,
+		Version:             s.cfg.Version,
+		ServerStartTime:     s.cfg.StartTime.Unix(),
+		ServerUpTimeSeconds: int64(time.Since(s.cfg.StartTime).Seconds()),
+	}, nil
+}

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Default listen addresses and data directory.
+const (
+	DefaultDataDir  = "./herald-data"
+	DefaultGRPCAddr = ":50000"
+	DefaultRESTAddr = ":9090"
+	DefaultHTTPAddr = ":8080"
+)
+
+// Options configures a Server. The zero value of every field means its
+// default; defaults are applied in one place (setDefaults) and checked in New.
+type Options struct {
+	// DataDir holds all stored data (default ./herald-data).
+	DataDir string
+	// GRPCAddr is the KubeMQ gRPC listen address (default :50000); port 0
+	// picks a free port.
+	GRPCAddr string
+	// RESTAddr is the REST and WebSocket listen address (default :9090).
+	RESTAddr string
+	// HTTPAddr is the dashboard and metrics listen address (default :8080).
+	HTTPAddr string
+	// NATSAddr, when set, opens the embedded NATS client port as a side door
+	// (for example 127.0.0.1:4222). Empty: no NATS listener.
+	NATSAddr string
+	// Host is the node name Ping reports (default: the OS host name).
+	Host string
+
+	// MaxMessageSize limits gRPC messages both ways (default 100 MiB).
+	MaxMessageSize int
+	// SubscriberBuffer is how many events or requests wait for a slow
+	// subscriber before the 2 s drop rule applies (default 100).
+	SubscriberBuffer int
+
+	// StoreMaxAge is how long events-store channels keep events (default
+	// 24 h, as the reference's store.maxRetention; negative: forever).
+	StoreMaxAge time.Duration
+	// StoreMaxMessages and StoreMaxBytes cap each events-store channel; the
+	// oldest events go first (0: unlimited).
+	StoreMaxMessages int64
+	StoreMaxBytes    int64
+	// CursorIdle removes an events-store subscription cursor that has not
+	// been used for this long (default 24 h).
+	CursorIdle time.Duration
+	// QueryCacheMaxTTL caps the CacheTTL of queries (default 24 h).
+	QueryCacheMaxTTL time.Duration
+	// SyncAlways fsyncs every stored write (survives power loss; slower).
+	SyncAlways bool
+
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.GRPCAddr == "" {
+		o.GRPCAddr = DefaultGRPCAddr
+	}
+	if o.RESTAddr == "" {
+		o.RESTAddr = DefaultRESTAddr
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = DefaultHTTPAddr
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = 104857600
+	}
+	if o.SubscriberBuffer == 0 {
+		o.SubscriberBuffer = 100
+	}
+	if o.StoreMaxAge == 0 {
+		o.StoreMaxAge = 24 * time.Hour
+	}
+	if o.CursorIdle == 0 {
+		o.CursorIdle = 24 * time.Hour
+	}
+	if o.QueryCacheMaxTTL == 0 {
+		o.QueryCacheMaxTTL = 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// validate reports every problem at once.
+func (o *Options) validate() error {
+	var errs []error
+	for _, a := range []struct{ name, addr string }{
+		{"grpc address", o.GRPCAddr}, {"rest address", o.RESTAddr},
+		{"http address", o.HTTPAddr}, {"nats address", o.NATSAddr},
+	} {
+		if a.addr == "" && a.name == "nats address" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))
+		}
+	}
+	if o.MaxMessageSize < 0 {
+		errs = append(errs, fmt.Errorf("max message size %d: must not be negative", o.MaxMessageSize))
+	}
+	if o.SubscriberBuffer < 0 {
+		errs = append(errs, fmt.Errorf("subscriber buffer %d: must not be negative", o.SubscriberBuffer))
+	}
+	if o.StoreMaxMessages < 0 || o.StoreMaxBytes < 0 {
+		errs = append(errs, errors.New("store limits must not be negative"))
+	}
+	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,162 @@
+// Package server embeds a Herald broker: the JetStream engine, the pattern
+// services and the KubeMQ-compatible gRPC front, in one value.
+//
+//	srv, err := server.New(server.Options{DataDir: dir, GRPCAddr: "127.0.0.1:0"})
+//	if err != nil { return err }
+//	if err := srv.Start(); err != nil { return err } // returns once ready
+//	defer srv.Shutdown(context.Background())
+//	fmt.Println("gRPC on", srv.GRPCAddr())
+//
+// For tests, server/heraldtest starts one on a free port with a temporary
+// data directory.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/heraldmq/herald/internal/engine"
+	"github.com/heraldmq/herald/internal/pattern/events"
+	"github.com/heraldmq/herald/internal/pattern/eventsstore"
+	"github.com/heraldmq/herald/internal/pattern/requests"
+	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
+)
+
+// Version is Herald's own version; release builds set it with -ldflags.
+var Version = "0.1.0-dev"
+
+// KubeMQVersion is the KubeMQ API version Herald is compatible with. Ping
+// reports KubeMQVersion+"+herald."+Version, which KubeMQ SDKs accept as 2.x.
+const KubeMQVersion = "2.4.0"
+
+// Server is an embedded Herald broker.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	started  bool
+	eng      *engine.Engine
+	grpc     *grpctransport.Server
+	grpcLis  net.Listener
+	serveErr chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New checks opts and returns a server that is not started yet.
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("server: invalid options: %w", err)
+	}
+	if opts.Host == "" {
+		opts.Host, _ = os.Hostname()
+	}
+	return &Server{opts: opts, log: opts.Logger}, nil
+}
+
+// Options returns the options in effect, defaults applied.
+func (s *Server) Options() Options { return s.opts }
+
+// Start opens the engine and the listeners and returns once the server
+// accepts calls. On error everything already opened is closed again.
+func (s *Server) Start() (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("server: already started")
+	}
+	s.started = true
+	start := time.Now()
+	s.eng, err = engine.Open(engine.Config{
+		DataDir: s.opts.DataDir, ServerName: s.opts.Host, ClientAddr: s.opts.NATSAddr,
+		SyncAlways: s.opts.SyncAlways, Logger: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = s.eng.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cache, err := s.eng.OpenKV(ctx, "HERALD_QCACHE", s.opts.QueryCacheMaxTTL)
+	if err != nil {
+		return fmt.Errorf("server: query cache: %w", err)
+	}
+	maxAge := s.opts.StoreMaxAge
+	if maxAge < 0 {
+		maxAge = 0
+	}
+	svc := grpctransport.Services{
+		Events: events.New(s.eng, events.Config{Buffer: s.opts.SubscriberBuffer, Logger: s.log}),
+		Store: eventsstore.New(s.eng, eventsstore.Config{
+			MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
+			CursorIdle: s.opts.CursorIdle, Logger: s.log,
+		}),
+		Requests: requests.New(s.eng, cache, requests.Config{
+			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, Logger: s.log,
+		}),
+	}
+	s.grpcLis, err = net.Listen("tcp", s.opts.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("server: grpc listener: %w", err)
+	}
+	s.grpc = grpctransport.New(grpctransport.Config{
+		Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version,
+		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log,
+	}, svc)
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.grpc.Serve(s.grpcLis) }()
+	s.log.Info("herald started", "grpc", s.grpcLis.Addr().String(), "data_dir", s.opts.DataDir, "version", Version)
+	return nil
+}
+
+// GRPCAddr is the address the gRPC front listens on (nil before Start).
+func (s *Server) GRPCAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.grpcLis == nil {
+		return nil
+	}
+	return s.grpcLis.Addr()
+}
+
+// NATSURL is the embedded NATS client URL, or "" when Options.NATSAddr is empty.
+func (s *Server) NATSURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.eng == nil {
+		return ""
+	}
+	return s.eng.ClientURL()
+}
+
+// Shutdown stops accepting calls (new ones get Error 409), ends
+// subscriptions, waits for running calls until ctx ends, then closes the
+// engine. It is safe to call more than once and before Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.grpc != nil {
+			s.grpc.Shutdown(ctx)
+			<-s.serveErr
+		}
+		if s.eng != nil {
+			s.shutdownErr = s.eng.Close()
+		}
+		s.log.Info("herald stopped")
+	})
+	return s.shutdownErr
+}

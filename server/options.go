@@ -55,8 +55,27 @@ type Options struct {
 	// SyncAlways fsyncs every stored write (survives power loss; slower).
 	SyncAlways bool
 
+	// Queue holds the queue limits (KubeMQ's queue.* settings).
+	Queue QueueOptions
+	// QueueDedupWindow: a client-set MessageID sent again to the same queue
+	// within this window is stored once (default 2 min; negative: off, as
+	// KubeMQ, which never deduplicates).
+	QueueDedupWindow time.Duration
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// QueueOptions are the queue limits; zero means the KubeMQ default.
+type QueueOptions struct {
+	MaxNumberOfMessages       int32 // per receive (1024)
+	MaxWaitTimeoutSeconds     int32 // receive, ack-all and stream waits (3600)
+	MaxExpirationSeconds      int32 // policy expiration (43200)
+	MaxDelaySeconds           int32 // policy delay (43200)
+	MaxReceiveCount           int32 // policy receive count, and the value used for 0 (1024)
+	MaxVisibilitySeconds      int32 // stream visibility; also the longest a poll transaction may stay open (43200)
+	DefaultVisibilitySeconds  int32 // visibility 0 (60)
+	DefaultWaitTimeoutSeconds int32 // wait 0 (1)
 }
 
 func (o *Options) setDefaults() {
@@ -87,6 +106,9 @@ func (o *Options) setDefaults() {
 	if o.QueryCacheMaxTTL == 0 {
 		o.QueryCacheMaxTTL = 24 * time.Hour
 	}
+	if o.QueueDedupWindow == 0 {
+		o.QueueDedupWindow = 2 * time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,6 +136,14 @@ func (o *Options) validate() error {
 	}
 	if o.StoreMaxMessages < 0 || o.StoreMaxBytes < 0 {
 		errs = append(errs, errors.New("store limits must not be negative"))
+	}
+	q := o.Queue
+	for _, v := range []int32{q.MaxNumberOfMessages, q.MaxWaitTimeoutSeconds, q.MaxExpirationSeconds, q.MaxDelaySeconds,
+		q.MaxReceiveCount, q.MaxVisibilitySeconds, q.DefaultVisibilitySeconds, q.DefaultWaitTimeoutSeconds} {
+		if v < 0 {
+			errs = append(errs, errors.New("queue limits must not be negative"))
+			break
+		}
 	}
 	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

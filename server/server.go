@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
+	"github.com/heraldmq/herald/internal/pattern/queues"
 	"github.com/heraldmq/herald/internal/pattern/requests"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
 )
@@ -43,6 +44,7 @@ type Server struct {
 	mu       sync.Mutex
 	started  bool
 	eng      *engine.Engine
+	queues   *queues.Service
 	grpc     *grpctransport.Server
 	grpcLis  net.Listener
 	serveErr chan error
@@ -98,7 +100,23 @@ func (s *Server) Start() (err error) {
 	if maxAge < 0 {
 		maxAge = 0
 	}
+	q := s.opts.Queue
+	s.queues = queues.New(s.eng, queues.Config{
+		Limits: queues.Limits{
+			MaxNumberOfMessages: q.MaxNumberOfMessages, MaxWaitSeconds: q.MaxWaitTimeoutSeconds,
+			MaxExpiration: q.MaxExpirationSeconds, MaxDelay: q.MaxDelaySeconds, MaxReceiveCount: q.MaxReceiveCount,
+			MaxVisibility: q.MaxVisibilitySeconds, DefaultVisibility: q.DefaultVisibilitySeconds, DefaultWait: q.DefaultWaitTimeoutSeconds,
+		},
+		MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
+		DedupWindow: max(s.opts.QueueDedupWindow, 0), MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
+	})
+	defer func() {
+		if err != nil {
+			s.queues.Close()
+		}
+	}()
 	svc := grpctransport.Services{
+		Queues: s.queues,
 		Events: events.New(s.eng, events.Config{Buffer: s.opts.SubscriberBuffer, Logger: s.log}),
 		Store: eventsstore.New(s.eng, eventsstore.Config{
 			MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
@@ -152,6 +170,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.grpc != nil {
 			s.grpc.Shutdown(ctx)
 			<-s.serveErr
+		}
+		if s.queues != nil {
+			s.queues.Close()
 		}
 		if s.eng != nil {
 			s.shutdownErr = s.eng.Close()

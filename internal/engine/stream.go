@@ -143,6 +143,11 @@ func (e *Engine) StreamInfo(ctx context.Context, name string) (StreamState, erro
 type PubOpts struct {
 	MsgID  string            // deduplication id within the stream's window
 	Header map[string]string // extra headers
+	// ScheduleAt, with ScheduleTarget, stores the message as a schedule: at
+	// that time the engine publishes its data to ScheduleTarget (a subject of
+	// the same stream) as a new message and deletes the schedule.
+	ScheduleAt     time.Time
+	ScheduleTarget string
 }
 
 // PubAck confirms that a message is stored.
@@ -154,13 +159,17 @@ type PubAck struct {
 
 func (e *Engine) newMsg(subject string, data []byte, o PubOpts) *nats.Msg {
 	m := &nats.Msg{Subject: subject, Data: data}
-	if o.MsgID != "" || len(o.Header) > 0 {
-		m.Header = make(nats.Header, len(o.Header)+1)
+	if o.MsgID != "" || len(o.Header) > 0 || o.ScheduleTarget != "" {
+		m.Header = make(nats.Header, len(o.Header)+3)
 		for k, v := range o.Header {
 			m.Header.Set(k, v)
 		}
 		if o.MsgID != "" {
 			m.Header.Set(jetstream.MsgIDHeader, o.MsgID)
+		}
+		if o.ScheduleTarget != "" {
+			m.Header.Set(jetstream.ScheduleHeader, "@at "+o.ScheduleAt.UTC().Format(time.RFC3339Nano))
+			m.Header.Set(jetstream.ScheduleTargetHeader, o.ScheduleTarget)
 		}
 	}
 	return m

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/queues"
 	"github.com/heraldmq/herald/internal/pattern/requests"
 )
 
@@ -36,6 +37,7 @@ type Services struct {
 	Events   *events.Service
 	Store    *eventsstore.Service
 	Requests *requests.Service
+	Queues   *queues.Service
 }
 
 // Config configures the gRPC front.

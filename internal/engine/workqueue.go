@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Consumer is a durable pull consumer from which several receivers fetch
+// concurrently (competing consumers).
+type Consumer struct {
+	c      jetstream.Consumer
+	stream string
+}
+
+// EnsureConsumer returns the durable consumer spec.Durable on stream,
+// creating it from spec when it does not exist.
+func (e *Engine) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (*Consumer, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	c, err := e.js.Consumer(ctx, stream, spec.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		c, err = e.js.CreateOrUpdateConsumer(ctx, stream, spec.config())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: consumer %s on %s: %w", spec.Durable, stream, mapJSErr(err))
+	}
+	return &Consumer{c: c, stream: stream}, nil
+}
+
+func storedFrom(m jetstream.Msg) (*StoredMsg, bool) {
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, false
+	}
+	return &StoredMsg{
+		Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream,
+		Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m,
+	}, true
+}
+
+// Fetch waits up to wait for up to n messages and returns what arrived; it
+// returns early once it has n. ctx cancels the wait.
+func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration) ([]*StoredMsg, error) {
+	if wait < time.Millisecond {
+		return c.FetchNoWait(n)
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	b, err := c.c.Fetch(n, jetstream.FetchContext(ctx))
+	if err != nil {
+		return nil, mapFetchErr(err)
+	}
+	return collect(b)
+}
+
+// FetchNoWait returns up to n messages that are available now.
+func (c *Consumer) FetchNoWait(n int) ([]*StoredMsg, error) {
+	b, err := c.c.FetchNoWait(n)
+	if err != nil {
+		return nil, mapFetchErr(err)
+	}
+	return collect(b)
+}
+
+func collect(b jetstream.MessageBatch) ([]*StoredMsg, error) {
+	var out []*StoredMsg
+	for m := range b.Messages() {
+		if sm, ok := storedFrom(m); ok {
+			out = append(out, sm)
+		}
+	}
+	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return out, mapFetchErr(err)
+	}
+	return out, nil
+}
+
+func mapFetchErr(err error) error {
+	if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("%w: %w", ErrReaderClosed, err)
+	}
+	return mapJSErr(err)
+}
+
+// ConsumerState is a snapshot of a consumer's counters.
+type ConsumerState struct {
+	Delivered     uint64 // deliveries handed out, redeliveries included
+	AckFloor      uint64 // stream sequence below which everything is settled
+	NumPending    uint64 // matching messages never delivered
+	NumAckPending int    // delivered, not yet settled
+	NumWaiting    int    // pull requests waiting
+}
+
+// Info returns the consumer's counters.
+func (c *Consumer) Info(ctx context.Context) (ConsumerState, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	ci, err := c.c.Info(ctx)
+	if err != nil {
+		return ConsumerState{}, mapFetchErr(err)
+	}
+	return ConsumerState{
+		Delivered: ci.Delivered.Consumer, AckFloor: ci.AckFloor.Stream,
+		NumPending: ci.NumPending, NumAckPending: ci.NumAckPending, NumWaiting: ci.NumWaiting,
+	}, nil
+}
+
+// RawMsg is a stored message read directly, outside any consumer.
+type RawMsg struct {
+	Subject string
+	Seq     uint64
+	Time    time.Time
+	Data    []byte
+}
+
+// NextMsg returns the first message on subject with a sequence ≥ seq, or
+// (nil, nil) when there is none. It does not touch any consumer.
+func (e *Engine) NextMsg(ctx context.Context, stream string, seq uint64, subject string) (*RawMsg, error) {
+	e.streamsMu.Lock()
+	st := e.streams[stream]
+	e.streamsMu.Unlock()
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	if st == nil {
+		var err error
+		if st, err = e.js.Stream(ctx, stream); err != nil {
+			return nil, mapJSErr(err)
+		}
+	}
+	m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapJSErr(err)
+	}
+	return &RawMsg{Subject: m.Subject, Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
+}
+
+// StreamSummary describes one stream in a listing.
+type StreamSummary struct {
+	Name     string
+	Metadata map[string]string
+	State    StreamState
+	// Subjects counts messages per subject when the listing asked for it.
+	Subjects map[string]uint64
+}
+
+// ListStreams returns the streams whose names start with prefix.
+func (e *Engine) ListStreams(ctx context.Context, prefix string) ([]StreamSummary, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	l := e.js.ListStreams(ctx)
+	var out []StreamSummary
+	for info := range l.Info() {
+		if !strings.HasPrefix(info.Config.Name, prefix) {
+			continue
+		}
+		out = append(out, StreamSummary{
+			Name: info.Config.Name, Metadata: info.Config.Metadata,
+			State: StreamState{
+				Msgs: info.State.Msgs, Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq,
+				LastSeq: info.State.LastSeq, LastTime: info.State.LastTime, Metadata: info.Config.Metadata,
+			},
+		})
+	}
+	if err := l.Err(); err != nil {
+		return out, mapJSErr(err)
+	}
+	return out, nil
+}
+
+// SubjectCount returns how many messages of stream are stored on subject.
+func (e *Engine) SubjectCount(ctx context.Context, stream, subject string) (uint64, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return 0, mapJSErr(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, mapJSErr(err)
+	}
+	return info.State.Subjects[subject], nil
+}

@@ -1,0 +1,291 @@
+package queues
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/heraldmq/herald/internal/engine"
+	"github.com/heraldmq/herald/internal/pattern/kmq"
+)
+
+// checkOrder is the order of the dead-letter and expiry tests on delivery.
+type checkOrder int
+
+const (
+	deadLetterFirst checkOrder = iota // classic receive, peek, StreamQueueMessage
+	expiryFirst                       // QueuesDownstream
+)
+
+// take turns a fetched message into a lease, or settles it when it must not
+// be delivered: dead-lettered (its receive count is used up) or expired
+// (removed and counted). It returns nil for settled messages.
+func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, order checkOrder, expired *int32) *delivery {
+	m := &Message{}
+	if err := m.decode(sm.Data); err != nil {
+		m = &Message{Body: sm.Data} // stored through the NATS side door
+	}
+	m.Channel = q.channel
+	d := &delivery{q: q, sm: sm, msg: m, shown: m.receiveCount + 1}
+	now := time.Now()
+	deadLetter := func() bool {
+		if d.shown <= d.maxReceive(s.lim) {
+			return false
+		}
+		if err := d.settle(func() error { return s.deadLetterLocked(ctx, d) }); err != nil {
+			s.log.Warn("dead letter failed", "channel", q.channel, "err", err)
+			_ = sm.Nak(time.Second)
+		}
+		return true
+	}
+	expire := func() bool {
+		if !m.expired(now) {
+			return false
+		}
+		_ = sm.Ack()
+		q.mu.Lock()
+		q.expired++
+		q.mu.Unlock()
+		if expired != nil {
+			*expired++
+		}
+		return true
+	}
+	if order == deadLetterFirst {
+		if deadLetter() || expire() {
+			return nil
+		}
+	} else if expire() || deadLetter() {
+		return nil
+	}
+	m.Attributes.Timestamp = sm.Time.UnixNano()
+	m.Attributes.Sequence = sm.Seq
+	m.Attributes.ReceiveCount = d.shown
+	m.Attributes.DelayedTo = 0
+	m.Policy.DelaySeconds = 0 // served
+	q.mu.Lock()
+	q.leases[sm.Seq] = d
+	q.delivered++
+	q.mu.Unlock()
+	s.delivered.Add(1)
+	return d
+}
+
+// fetch collects up to max leases from q, waiting up to wait to fill the
+// batch (wait-to-fill). It stops early when bodies reach maxBytes.
+func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Duration, order checkOrder, maxBytes int) (ds []*delivery, expired int32, err error) {
+	deadline := time.Now().Add(wait)
+	size := 0
+	for len(ds) < max {
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			break
+		}
+		batch, ferr := q.cons.Fetch(ctx, max-len(ds), left)
+		for _, sm := range batch {
+			if size+len(sm.Data) > maxBytes && len(ds) > 0 {
+				_ = sm.Nak(0) // the reply is full: leave it for the next receiver
+				continue
+			}
+			if d := s.take(ctx, q, sm, order, &expired); d != nil {
+				ds = append(ds, d)
+				size += len(sm.Data)
+			}
+		}
+		if ferr != nil {
+			if errors.Is(ferr, engine.ErrReaderClosed) {
+				s.forget(q.channel)
+			}
+			return ds, expired, ferr
+		}
+		if size >= maxBytes {
+			break
+		}
+	}
+	return ds, expired, nil
+}
+
+// ReceiveRequest is a classic receive or peek.
+type ReceiveRequest struct {
+	ClientID    string
+	Channel     string
+	MaxMessages int32
+	WaitSeconds int32
+	Peek        bool
+}
+
+// ReceiveResult is what a receive or peek returns.
+type ReceiveResult struct {
+	Messages []*Message
+	Expired  int32
+}
+
+func (s *Service) validateReceive(clientID, channel string, wait int32) (time.Duration, error) {
+	if err := kmq.ValidateClientID(clientID); err != nil {
+		return 0, err
+	}
+	if err := kmq.ValidateQueueChannel(channel); err != nil {
+		return 0, err
+	}
+	return s.waitFor(wait)
+}
+
+func (s *Service) waitFor(wait int32) (time.Duration, error) {
+	if wait < 0 || wait > s.lim.MaxWaitSeconds {
+		return 0, kmq.ErrWaitTimeout
+	}
+	if wait == 0 {
+		wait = s.lim.DefaultWait
+	}
+	return time.Duration(wait) * time.Second, nil
+}
+
+// Receive takes up to MaxMessages messages, waiting up to WaitSeconds for the
+// batch to fill, and removes them once they are in hand; when ctx ends
+// before that, they are returned in place instead. With Peek the messages
+// stay in the queue (leased ones are not shown).
+func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResult, error) {
+	if err := kmq.ValidateClientID(r.ClientID); err != nil {
+		return nil, err
+	}
+	if err := kmq.ValidateQueueChannel(r.Channel); err != nil {
+		return nil, err
+	}
+	if r.MaxMessages < 1 || r.MaxMessages > s.lim.MaxNumberOfMessages {
+		return nil, kmq.ErrMaxMessages
+	}
+	wait, err := s.waitFor(r.WaitSeconds)
+	if err != nil {
+		return nil, err
+	}
+	q, err := s.queue(ctx, r.Channel)
+	if err != nil {
+		return nil, err
+	}
+	if r.Peek {
+		return s.peek(ctx, q, int(r.MaxMessages), wait)
+	}
+	q.addReceiver(1)
+	defer q.addReceiver(-1)
+	ds, expired, err := s.fetch(ctx, q, int(r.MaxMessages), wait, deadLetterFirst, s.cfg.MaxReplyBytes)
+	if err != nil || ctx.Err() != nil {
+		for _, d := range ds {
+			_ = s.returnInPlace(d)
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, err
+	}
+	res := &ReceiveResult{Expired: expired, Messages: make([]*Message, 0, len(ds))}
+	for i, d := range ds {
+		var aerr error
+		if i == len(ds)-1 {
+			aerr = s.ackSync(ctx, d) // acks are ordered: this confirms the earlier ones too
+		} else {
+			aerr = s.ack(d)
+		}
+		if aerr != nil {
+			s.log.Warn("ack failed", "channel", q.channel, "err", aerr)
+		}
+		res.Messages = append(res.Messages, d.msg)
+	}
+	return res, nil
+}
+
+func (q *queue) addReceiver(n int) {
+	q.mu.Lock()
+	q.receivers += n
+	q.mu.Unlock()
+}
+
+func (q *queue) leased(seq uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.leases[seq] != nil
+}
+
+// peek shows up to max ready messages without removing them or holding
+// them; it waits up to wait for that many to be there.
+func (s *Service) peek(ctx context.Context, q *queue, max int, wait time.Duration) (*ReceiveResult, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		res, err := s.peekOnce(ctx, q, max)
+		if err != nil || len(res.Messages) >= max || !time.Now().Before(deadline) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(50*time.Millisecond, time.Until(deadline))):
+		}
+	}
+}
+
+func (s *Service) peekOnce(ctx context.Context, q *queue, max int) (*ReceiveResult, error) {
+	res := &ReceiveResult{}
+	now := time.Now()
+	size := 0
+	for seq := uint64(1); len(res.Messages) < max; {
+		raw, err := q.nextRaw(ctx, s, seq)
+		if err != nil || raw == nil {
+			return res, err
+		}
+		seq = raw.Seq + 1
+		if q.leased(raw.Seq) {
+			continue
+		}
+		m := &Message{}
+		if err := m.decode(raw.Data); err != nil {
+			m = &Message{Body: raw.Data}
+		}
+		if m.expired(now) {
+			res.Expired++
+			continue
+		}
+		if size += len(raw.Data); size > s.cfg.MaxReplyBytes && len(res.Messages) > 0 {
+			break
+		}
+		m.Channel = q.channel
+		m.Attributes.Timestamp = raw.Time.UnixNano()
+		m.Attributes.Sequence = raw.Seq
+		m.Attributes.ReceiveCount = m.receiveCount + 1
+		m.Policy.DelaySeconds = 0
+		res.Messages = append(res.Messages, m)
+	}
+	return res, nil
+}
+
+func (q *queue) nextRaw(ctx context.Context, s *Service, seq uint64) (*engine.RawMsg, error) {
+	return s.eng.NextMsg(ctx, q.stream, seq, q.ready)
+}
+
+// AckAll removes every ready message of the channel now and returns how many
+// it removed (expired ones included). Leased and still-delayed messages stay.
+func (s *Service) AckAll(ctx context.Context, clientID, channel string, wait int32) (uint64, error) {
+	if _, err := s.validateReceive(clientID, channel, wait); err != nil {
+		return 0, err
+	}
+	q, err := s.queue(ctx, channel)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for {
+		batch, err := q.cons.FetchNoWait(256)
+		for i, sm := range batch {
+			if i == len(batch)-1 {
+				_ = sm.AckSync(ctx)
+			} else {
+				_ = sm.Ack()
+			}
+			n++
+		}
+		if err != nil {
+			return n, err
+		}
+		if len(batch) == 0 {
+			return n, nil
+		}
+	}
+}

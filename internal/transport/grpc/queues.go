@@ -1,0 +1,417 @@
+package grpctransport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/queues"
+)
+
+func queueMsgFromPB(in *kubemqpb.QueueMessage) *queues.Message {
+	m := &queues.Message{
+		ID: in.MessageID, ClientID: in.ClientID, Channel: in.Channel, Metadata: in.Metadata,
+		Body: in.Body, Tags: in.Tags, Topic: in.Topic, Partition: in.Partition, PartitionKey: in.PartitionKey,
+	}
+	if p := in.Policy; p != nil {
+		m.Policy = queues.Policy{
+			ExpirationSeconds: p.ExpirationSeconds, DelaySeconds: p.DelaySeconds,
+			MaxReceiveCount: p.MaxReceiveCount, MaxReceiveQueue: p.MaxReceiveQueue,
+		}
+	}
+	return m
+}
+
+func queueMsgToPB(m *queues.Message) *kubemqpb.QueueMessage {
+	a := &m.Attributes
+	return &kubemqpb.QueueMessage{
+		MessageID: m.ID, ClientID: m.ClientID, Channel: m.Channel, Metadata: m.Metadata, Body: m.Body, Tags: m.Tags,
+		Attributes: &kubemqpb.QueueMessageAttributes{
+			Timestamp: a.Timestamp, Sequence: a.Sequence, ReceiveCount: a.ReceiveCount, ReRouted: a.ReRouted,
+			ReRoutedFromQueue: a.ReRoutedFromQueue, ExpirationAt: a.ExpirationAt, DelayedTo: a.DelayedTo,
+		},
+		Policy: &kubemqpb.QueueMessagePolicy{
+			ExpirationSeconds: m.Policy.ExpirationSeconds, DelaySeconds: m.Policy.DelaySeconds,
+			MaxReceiveCount: m.Policy.MaxReceiveCount, MaxReceiveQueue: m.Policy.MaxReceiveQueue,
+		},
+		Topic: m.Topic, Partition: m.Partition, PartitionKey: m.PartitionKey,
+	}
+}
+
+func queueMsgsToPB(ms []*queues.Message) []*kubemqpb.QueueMessage {
+	out := make([]*kubemqpb.QueueMessage, len(ms))
+	for i, m := range ms {
+		out[i] = queueMsgToPB(m)
+	}
+	return out
+}
+
+func resultToPB(r queues.Result) *kubemqpb.SendQueueMessageResult {
+	out := &kubemqpb.SendQueueMessageResult{MessageID: r.MessageID, SentAt: r.SentAt, ExpirationAt: r.ExpirationAt, DelayedTo: r.DelayedTo}
+	if r.Err != nil {
+		out.IsError, out.Error = true, r.Err.Error()
+	}
+	return out
+}
+
+func queueMsgsFromPB(in []*kubemqpb.QueueMessage) []*queues.Message {
+	ms := make([]*queues.Message, len(in))
+	for i, m := range in {
+		ms[i] = queueMsgFromPB(m)
+	}
+	return ms
+}
+
+// SendQueueMessage stores one message; every failure is in-band.
+func (s *Server) SendQueueMessage(ctx context.Context, in *kubemqpb.QueueMessage) (*kubemqpb.SendQueueMessageResult, error) {
+	return resultToPB(s.svc.Queues.Send(ctx, queueMsgFromPB(in))), nil
+}
+
+// SendQueueMessagesBatch stores a batch; each item's failure is in its
+// result and HaveErrors is set when any item failed.
+func (s *Server) SendQueueMessagesBatch(ctx context.Context, in *kubemqpb.QueueMessagesBatchRequest) (*kubemqpb.QueueMessagesBatchResponse, error) {
+	if len(in.Messages) == 0 {
+		return nil, status.Error(codes.Unknown, "empty messages batch")
+	}
+	res := s.svc.Queues.SendBatch(ctx, queueMsgsFromPB(in.Messages))
+	out := &kubemqpb.QueueMessagesBatchResponse{BatchID: in.BatchID, Results: make([]*kubemqpb.SendQueueMessageResult, len(res))}
+	for i, r := range res {
+		out.Results[i] = resultToPB(r)
+		out.HaveErrors = out.HaveErrors || r.Err != nil
+	}
+	return out, nil
+}
+
+// ReceiveQueueMessages receives or peeks; failures are in-band.
+func (s *Server) ReceiveQueueMessages(ctx context.Context, in *kubemqpb.ReceiveQueueMessagesRequest) (*kubemqpb.ReceiveQueueMessagesResponse, error) {
+	out := &kubemqpb.ReceiveQueueMessagesResponse{RequestID: in.RequestID, IsPeak: in.IsPeak}
+	if out.RequestID == "" {
+		out.RequestID = kmq.NewID()
+	}
+	res, err := s.svc.Queues.Receive(ctx, &queues.ReceiveRequest{
+		ClientID: in.ClientID, Channel: in.Channel, MaxMessages: in.MaxNumberOfMessages,
+		WaitSeconds: in.WaitTimeSeconds, Peek: in.IsPeak,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		out.IsError, out.Error = true, err.Error()
+		return out, nil
+	}
+	out.Messages = queueMsgsToPB(res.Messages)
+	out.MessagesReceived = int32(len(res.Messages))
+	out.MessagesExpired = res.Expired
+	return out, nil
+}
+
+// AckAllQueueMessages removes the channel's ready messages; failures in-band.
+func (s *Server) AckAllQueueMessages(ctx context.Context, in *kubemqpb.AckAllQueueMessagesRequest) (*kubemqpb.AckAllQueueMessagesResponse, error) {
+	out := &kubemqpb.AckAllQueueMessagesResponse{RequestID: in.RequestID}
+	if out.RequestID == "" {
+		out.RequestID = kmq.NewID()
+	}
+	n, err := s.svc.Queues.AckAll(ctx, in.ClientID, in.Channel, in.WaitTimeSeconds)
+	out.AffectedMessages = n
+	if err != nil {
+		out.IsError, out.Error = true, err.Error()
+	}
+	return out, nil
+}
+
+// QueuesInfo reports the queue channels and their counters.
+func (s *Server) QueuesInfo(ctx context.Context, in *kubemqpb.QueuesInfoRequest) (*kubemqpb.QueuesInfoResponse, error) {
+	info, err := s.svc.Queues.Info(ctx, in.QueueName)
+	if err != nil {
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	out := &kubemqpb.QueuesInfo{TotalQueue: info.TotalQueue, Sent: info.Sent, Delivered: info.Delivered, Waiting: info.Waiting}
+	for _, q := range info.Queues {
+		out.Queues = append(out.Queues, &kubemqpb.QueueInfo{
+			Name: q.Name, Messages: q.Messages, Bytes: q.Bytes, FirstSequence: q.FirstSequence,
+			LastSequence: q.LastSequence, Sent: q.Sent, Delivered: q.Delivered, Waiting: q.Waiting, Subscribers: q.Subscribers,
+		})
+	}
+	return &kubemqpb.QueuesInfoResponse{RefRequestID: in.RequestID, Info: out}, nil
+}
+
+// lockedSender serialises Send on a stream written by several goroutines.
+type lockedSender[T any] struct {
+	mu   sync.Mutex
+	send func(*T) error
+}
+
+func (l *lockedSender[T]) Send(m *T) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.send(m)
+}
+
+// recvLoop reads a stream into a channel until it fails; the error (io.EOF
+// on half-close) is delivered on errc.
+func recvLoop[T any](ctx context.Context, recv func() (*T, error)) (<-chan *T, <-chan error) {
+	ch, errc := make(chan *T), make(chan error, 1)
+	go func() {
+		for {
+			m, err := recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case ch <- m:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return ch, errc
+}
+
+// StreamQueueMessage runs one transaction per stream: receive one message,
+// then settle it; the stream ends after a settlement, after Error 138 and
+// after the visibility timer fired (Error 129).
+func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.StreamQueueMessagesRequest, kubemqpb.StreamQueueMessagesResponse]) error {
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
+	sess := s.svc.Queues.NewSession()
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		sess.Close()
+	}()
+	out := &lockedSender[kubemqpb.StreamQueueMessagesResponse]{send: stream.Send}
+	reqs, recvErr := recvLoop(ctx, stream.Recv)
+	end := make(chan struct{})
+	var endOnce sync.Once
+	finish := func() { endOnce.Do(func() { close(end) }) }
+	var lastMu sync.Mutex
+	lastID, lastType := "", kubemqpb.StreamRequestType_StreamRequestTypeUnknown
+	reply := func(in *kubemqpb.StreamQueueMessagesRequest, err error) {
+		r := &kubemqpb.StreamQueueMessagesResponse{RequestID: in.RequestID, StreamRequestTypeData: in.StreamRequestTypeData}
+		if err != nil {
+			r.IsError, r.Error = true, err.Error()
+		}
+		_ = out.Send(r)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if s.life.Err() != nil {
+				return internalErr(kmq.ErrShutdown)
+			}
+			return nil
+		case err := <-recvErr:
+			if err == io.EOF || ctx.Err() != nil {
+				return nil
+			}
+			return internalErr(err)
+		case <-end:
+			return nil
+		case <-sess.Expired():
+			lastMu.Lock()
+			r := &kubemqpb.StreamQueueMessagesResponse{RequestID: lastID, StreamRequestTypeData: lastType, IsError: true, Error: kmq.ErrVisibilityExpired.Error()}
+			lastMu.Unlock()
+			_ = out.Send(r)
+			return nil
+		case in := <-reqs:
+			if in.RequestID == "" {
+				in.RequestID = kmq.NewID()
+			}
+			lastMu.Lock()
+			lastID, lastType = in.RequestID, in.StreamRequestTypeData
+			lastMu.Unlock()
+			if err := kmq.ValidateClientID(in.ClientID); err != nil {
+				reply(in, err)
+				continue
+			}
+			var err error
+			settled := false
+			switch in.StreamRequestTypeData {
+			case kubemqpb.StreamRequestType_ReceiveMessage:
+				if err = sess.BeginReceive(in.Channel, in.VisibilitySeconds, in.WaitTimeSeconds); err != nil {
+					break
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					m, err := sess.Receive(ctx, in.Channel, in.VisibilitySeconds, in.WaitTimeSeconds)
+					if ctx.Err() != nil {
+						return
+					}
+					if err != nil {
+						reply(in, err)
+						if errors.Is(err, kmq.ErrNoNewMessage) {
+							finish()
+						}
+						return
+					}
+					_ = out.Send(&kubemqpb.StreamQueueMessagesResponse{RequestID: in.RequestID, StreamRequestTypeData: in.StreamRequestTypeData, Message: queueMsgToPB(m)})
+				}()
+				continue
+			case kubemqpb.StreamRequestType_AckMessage:
+				err = sess.Ack(ctx, in.RefSequence)
+				settled = err == nil
+			case kubemqpb.StreamRequestType_RejectMessage:
+				err = sess.Reject(ctx, in.RefSequence)
+				settled = err == nil
+			case kubemqpb.StreamRequestType_ModifyVisibility:
+				err = sess.Extend(in.VisibilitySeconds)
+			case kubemqpb.StreamRequestType_ResendMessage:
+				err = sess.Resend(ctx, in.Channel)
+				settled = err == nil
+			case kubemqpb.StreamRequestType_SendModifiedMessage:
+				var m *queues.Message
+				if in.ModifiedMessage != nil {
+					m = queueMsgFromPB(in.ModifiedMessage)
+				}
+				err = sess.SendModified(ctx, m, in.VisibilitySeconds)
+				settled = err == nil
+			default:
+				err = kmq.ErrStreamRequestType
+			}
+			reply(in, err)
+			if settled {
+				return nil
+			}
+		}
+	}
+}
+
+// QueuesDownstream serves poll transactions. Gets run concurrently with the
+// settlements of the same stream; settlements are applied in arrival order
+// and answered only when they fail (or, for ActiveOffsets and
+// TransactionStatus, with their answer).
+func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesDownstreamRequest, kubemqpb.QueuesDownstreamResponse]) error {
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
+	ds := s.svc.Queues.NewDownstream()
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		ds.Close()
+	}()
+	out := &lockedSender[kubemqpb.QueuesDownstreamResponse]{send: stream.Send}
+	reqs, recvErr := recvLoop(ctx, stream.Recv)
+	for {
+		var in *kubemqpb.QueuesDownstreamRequest
+		select {
+		case <-ctx.Done():
+			if s.life.Err() != nil {
+				return status.Error(codes.Unavailable, kmq.ErrShutdown.Error())
+			}
+			return nil
+		case err := <-recvErr:
+			if err == io.EOF {
+				return nil // deferred: pending Gets answer, then transactions close
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return internalErr(err)
+		case in = <-reqs:
+		}
+		resp := &kubemqpb.QueuesDownstreamResponse{TransactionId: in.RefTransactionId, RefRequestId: in.RequestID, RequestTypeData: in.RequestTypeData}
+		fail := func(err error) {
+			resp.IsError, resp.Error = true, err.Error()
+			_ = out.Send(resp)
+		}
+		switch in.RequestTypeData {
+		case kubemqpb.QueuesDownstreamRequestType_Get:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id, msgs, err := ds.Get(ctx, in.ClientID, in.Channel, in.MaxItems, in.WaitTimeout, in.AutoAck)
+				if ctx.Err() != nil {
+					return
+				}
+				resp.TransactionId = id
+				if err != nil {
+					fail(err)
+					return
+				}
+				resp.Messages = queueMsgsToPB(msgs)
+				_ = out.Send(resp)
+			}()
+		case kubemqpb.QueuesDownstreamRequestType_TransactionStatus:
+			complete, err := ds.Status(in.RefTransactionId)
+			if err != nil {
+				fail(err)
+				continue
+			}
+			resp.TransactionComplete = complete
+			_ = out.Send(resp)
+		case kubemqpb.QueuesDownstreamRequestType_AckAll, kubemqpb.QueuesDownstreamRequestType_AckRange,
+			kubemqpb.QueuesDownstreamRequestType_NAckAll, kubemqpb.QueuesDownstreamRequestType_NAckRange,
+			kubemqpb.QueuesDownstreamRequestType_ReQueueAll, kubemqpb.QueuesDownstreamRequestType_ReQueueRange,
+			kubemqpb.QueuesDownstreamRequestType_ActiveOffsets, kubemqpb.QueuesDownstreamRequestType_CloseByClient:
+			offsets, err := ds.Settle(ctx, queues.Op(in.RequestTypeData), in.RefTransactionId, in.SequenceRange, in.ReQueueChannel)
+			if err != nil {
+				fail(err)
+				continue
+			}
+			if in.RequestTypeData == kubemqpb.QueuesDownstreamRequestType_ActiveOffsets {
+				resp.ActiveOffsets = offsets
+				_ = out.Send(resp)
+			}
+		default:
+			if _, err := ds.Status(in.RefTransactionId); err != nil {
+				fail(err)
+				continue
+			}
+			resp.RequestTypeData = kubemqpb.QueuesDownstreamRequestType_PollRequestTypeUnknown
+			fail(queues.ErrRequestUnknown)
+		}
+	}
+}
+
+// QueuesUpstream stores each request's messages as a batch and answers by
+// RefRequestID; requests run concurrently (at most 16 per stream).
+func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesUpstreamRequest, kubemqpb.QueuesUpstreamResponse]) error {
+	ctx, cancel := s.streamContext(stream.Context())
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	out := &lockedSender[kubemqpb.QueuesUpstreamResponse]{send: stream.Send}
+	sem := make(chan struct{}, 16)
+	for {
+		in, err := stream.Recv()
+		if err != nil {
+			if err == io.EOF || ctx.Err() != nil {
+				if s.life.Err() != nil {
+					return status.Error(codes.Unavailable, kmq.ErrShutdown.Error())
+				}
+				return nil
+			}
+			return internalErr(err)
+		}
+		if len(in.Messages) == 0 {
+			_ = out.Send(&kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, IsError: true, Error: "no messages to send"})
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res := s.svc.Queues.SendBatch(ctx, queueMsgsFromPB(in.Messages))
+			resp := &kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, Results: make([]*kubemqpb.SendQueueMessageResult, len(res))}
+			for i, r := range res {
+				resp.Results[i] = resultToPB(r)
+			}
+			_ = out.Send(resp)
+		}()
+	}
+}

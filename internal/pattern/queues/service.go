@@ -307,7 +307,7 @@ func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pendin
 	p := &pending{
 		res: Result{MessageID: m.ID, ExpirationAt: expirationAt, DelayedTo: delayedTo},
 		q:   q, channel: m.Channel,
-		f:   s.eng.PublishStoredAsync(subject, data, opts),
+		f: s.eng.PublishStoredAsync(subject, data, opts),
 	}
 	p.retry = func() (engine.PubAck, error) { // the stream was deleted under us
 		s.forget(m.Channel)

@@ -1,0 +1,55 @@
+# Herald's tasks. CI runs .ci/run, which runs the same test command as `make test`.
+
+GO ?= go
+
+# protoc comes from Debian's protobuf-compiler; the plugins are pinned here and
+# installed into bin/tools so that whatever is on PATH does not matter.
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+TOOLS := $(CURDIR)/bin/tools
+
+FUZZTIME ?= 10s
+
+.PHONY: build test test-short lint proto proto-check bench fuzz run
+
+build:
+	$(GO) build -o bin/herald ./cmd/herald
+
+test:
+	$(GO) test -race ./...
+
+test-short:
+	$(GO) test -short ./...
+
+lint:
+	$(GO) vet ./...
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi
+	@if command -v golangci-lint >/dev/null 2>&1; then golangci-lint run ./...; \
+	else echo "golangci-lint not installed: skipped"; fi
+
+proto:
+	@command -v protoc >/dev/null 2>&1 || { echo "protoc not found: apt-get install protobuf-compiler" >&2; exit 1; }
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	cd api/kubemq && PATH="$(TOOLS):$$PATH" $(GO) generate
+
+proto-check: proto
+	git diff --exit-code -- api/kubemq
+	@out="$$(git ls-files --others --exclude-standard -- 'api/kubemq/*.go')"; \
+	if [ -n "$$out" ]; then echo "make proto created untracked files:"; echo "$$out"; exit 1; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Runs each fuzz target for FUZZTIME. go test -fuzz takes one target of one
+# package at a time, hence the loops.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+run:
+	$(GO) run ./cmd/herald server

@@ -106,6 +106,19 @@ func (o *Options) setDefaults() {
 	if o.QueryCacheMaxTTL == 0 {
 		o.QueryCacheMaxTTL = 24 * time.Hour
 	}
+	q := &o.Queue
+	for _, f := range []struct {
+		v *int32
+		d int32
+	}{
+		{&q.MaxNumberOfMessages, 1024}, {&q.MaxWaitTimeoutSeconds, 3600}, {&q.MaxExpirationSeconds, 43200},
+		{&q.MaxDelaySeconds, 43200}, {&q.MaxReceiveCount, 1024}, {&q.MaxVisibilitySeconds, 43200},
+		{&q.DefaultVisibilitySeconds, 60}, {&q.DefaultWaitTimeoutSeconds, 1},
+	} {
+		if *f.v == 0 {
+			*f.v = f.d
+		}
+	}
 	if o.QueueDedupWindow == 0 {
 		o.QueueDedupWindow = 2 * time.Minute
 	}

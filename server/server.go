@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
@@ -51,6 +53,9 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	done    chan struct{} // closed when a listener failed
+	doneErr error
 }
 
 // New checks opts and returns a server that is not started yet.
@@ -62,7 +67,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Host == "" {
 		opts.Host, _ = os.Hostname()
 	}
-	return &Server{opts: opts, log: opts.Logger}, nil
+	return &Server{opts: opts, log: opts.Logger, done: make(chan struct{})}, nil
 }
 
 // Options returns the options in effect, defaults applied.
@@ -135,9 +140,30 @@ func (s *Server) Start() (err error) {
 		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log,
 	}, svc)
 	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.grpc.Serve(s.grpcLis) }()
+	go func() {
+		err := s.grpc.Serve(s.grpcLis)
+		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.doneErr = fmt.Errorf("server: grpc: %w", err)
+			close(s.done)
+		}
+		s.serveErr <- err
+	}()
 	s.log.Info("herald started", "grpc", s.grpcLis.Addr().String(), "data_dir", s.opts.DataDir, "version", Version)
 	return nil
+}
+
+// Done is closed when the server stopped serving by itself (a listener
+// failed); Err then says why. It is not closed by Shutdown.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err is the reason the server stopped serving by itself, after Done.
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		return s.doneErr
+	default:
+		return nil
+	}
 }
 
 // GRPCAddr is the address the gRPC front listens on (nil before Start).

@@ -90,13 +90,13 @@ var settings = []setting{
 		"events or requests held for a slow subscriber before the drop rule applies",
 		whole(func(c *Config) *int { return &c.Server.SubscriberBuffer }, 1)},
 	{"store-max-age", "duration", "24h",
-		"how long events-store channels keep events (0 or negative: forever)",
+		"how long events-store and queue channels keep messages, consumed or not (0 or negative: forever)",
 		applyStoreMaxAge},
 	{"store-max-messages", "int", "0",
-		"most events kept per events-store channel, oldest dropped first (0: no limit)",
+		"most messages kept per events-store or queue channel, oldest dropped first (0: no limit)",
 		whole(func(c *Config) *int64 { return &c.Server.StoreMaxMessages }, 0)},
 	{"store-max-bytes", "int", "0",
-		"most bytes kept per events-store channel, oldest dropped first (0: no limit)",
+		"most bytes kept per events-store or queue channel, oldest dropped first (0: no limit)",
 		whole(func(c *Config) *int64 { return &c.Server.StoreMaxBytes }, 0)},
 	{"store-cursor-idle", "duration", "24h",
 		"forget an events-store subscription cursor unused for this long",
@@ -107,6 +107,47 @@ var settings = []setting{
 	{"sync-always", "bool", "false",
 		"fsync every stored write (survives power loss; slower)",
 		boolean(func(c *Config) *bool { return &c.Server.SyncAlways })},
+	{"queue-max-number-of-messages", "int", "1024",
+		"most messages one queue receive may ask for",
+		whole(func(c *Config) *int32 { return &c.Server.Queue.MaxNumberOfMessages }, 1)},
+	{"queue-max-wait-timeout-seconds", "int", "3600",
+		"longest wait of a queue receive, ack-all or stream receive, in seconds",
+		whole(func(c *Config) *int32 { return &c.Server.Queue.MaxWaitTimeoutSeconds }, 1)},
+	{"queue-max-expiration-seconds", "int", "43200",
+		"largest ExpirationSeconds a queue message may set",
+		whole(func(c *Config) *int32 { return &c.Server.Queue.MaxExpirationSeconds }, 1)},
+	{"queue-max-delay-seconds", "int", "43200",
+		"largest DelaySeconds a queue message may set",
+		whole(func(c *Config) *int32 { return &c.Server.Queue.MaxDelaySeconds }, 1)},
+	{"queue-max-receive-count", "int", "1024",
+		"largest MaxReceiveCount a queue message may set, and the value used when it sets 0",
+		whole(func(c *Config) *int32 { return &c.Server.Queue.MaxReceiveCount }, 1)},
+	{"queue-max-visibility-seconds", "int", "43200",
+		"longest visibility of a stream receive; also the longest a poll transaction may hold messages",
+		whole(func(c *Config) *int32 { return &c.Server.Queue.MaxVisibilitySeconds }, 1)},
+	{"queue-default-visibility-seconds", "int", "60",
+		"visibility of a stream receive that asks for 0",
+		whole(func(c *Config) *int32 { return &c.Server.Queue.DefaultVisibilitySeconds }, 1)},
+	{"queue-default-wait-timeout-seconds", "int", "1",
+		"wait of a queue receive that asks for 0 seconds",
+		whole(func(c *Config) *int32 { return &c.Server.Queue.DefaultWaitTimeoutSeconds }, 1)},
+	{"queue-dedup-window", "duration", "2m",
+		"a MessageID sent again to the same queue within this window is stored once (0 or negative: off)",
+		applyDedupWindow},
+}
+
+// applyDedupWindow maps "0 or negative: off" to server.Options, where 0
+// means the default and any negative value means off.
+func applyDedupWindow(c *Config, v string) error {
+	d, err := parseDuration(v)
+	if err != nil {
+		return err
+	}
+	if d <= 0 {
+		d = -1
+	}
+	c.Server.QueueDedupWindow = d
+	return nil
 }
 
 // fileConfig is the shape of the YAML file: one key per setting, named like
@@ -129,6 +170,16 @@ type fileConfig struct {
 	StoreCursorIdle  yaml.Node `yaml:"store-cursor-idle"`
 	QueryCacheMaxTTL yaml.Node `yaml:"query-cache-max-ttl"`
 	SyncAlways       yaml.Node `yaml:"sync-always"`
+
+	QueueMaxNumberOfMessages       yaml.Node `yaml:"queue-max-number-of-messages"`
+	QueueMaxWaitTimeoutSeconds     yaml.Node `yaml:"queue-max-wait-timeout-seconds"`
+	QueueMaxExpirationSeconds      yaml.Node `yaml:"queue-max-expiration-seconds"`
+	QueueMaxDelaySeconds           yaml.Node `yaml:"queue-max-delay-seconds"`
+	QueueMaxReceiveCount           yaml.Node `yaml:"queue-max-receive-count"`
+	QueueMaxVisibilitySeconds      yaml.Node `yaml:"queue-max-visibility-seconds"`
+	QueueDefaultVisibilitySeconds  yaml.Node `yaml:"queue-default-visibility-seconds"`
+	QueueDefaultWaitTimeoutSeconds yaml.Node `yaml:"queue-default-wait-timeout-seconds"`
+	QueueDedupWindow               yaml.Node `yaml:"queue-dedup-window"`
 }
 
 // addFlags registers one flag per setting, plus --config, on fs. The flags
@@ -333,7 +384,7 @@ func checkAddr(v string) error {
 	return nil
 }
 
-func whole[T int | int64](field func(*Config) *T, min T) func(*Config, string) error {
+func whole[T int | int32 | int64](field func(*Config) *T, min T) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, int(reflect.TypeFor[T]().Size())*8)
 		switch {

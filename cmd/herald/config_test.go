@@ -50,6 +50,12 @@ func defaults() Config {
 			StoreMaxAge:      24 * time.Hour,
 			CursorIdle:       24 * time.Hour,
 			QueryCacheMaxTTL: 24 * time.Hour,
+			Queue: server.QueueOptions{
+				MaxNumberOfMessages: 1024, MaxWaitTimeoutSeconds: 3600, MaxExpirationSeconds: 43200,
+				MaxDelaySeconds: 43200, MaxReceiveCount: 1024, MaxVisibilitySeconds: 43200,
+				DefaultVisibilitySeconds: 60, DefaultWaitTimeoutSeconds: 1,
+			},
+			QueueDedupWindow: 2 * time.Minute,
 		},
 		LogLevel:  slog.LevelInfo,
 		LogFormat: "text",
@@ -113,6 +119,16 @@ func TestLoadConfigEverySettingFromEverySource(t *testing.T) {
 		{"store-cursor-idle", "1h", func(c Config) bool { return c.Server.CursorIdle == time.Hour }},
 		{"query-cache-max-ttl", "5m", func(c Config) bool { return c.Server.QueryCacheMaxTTL == 5*time.Minute }},
 		{"sync-always", "true", func(c Config) bool { return c.Server.SyncAlways }},
+		{"queue-max-number-of-messages", "5", func(c Config) bool { return c.Server.Queue.MaxNumberOfMessages == 5 }},
+		{"queue-max-wait-timeout-seconds", "60", func(c Config) bool { return c.Server.Queue.MaxWaitTimeoutSeconds == 60 }},
+		{"queue-max-expiration-seconds", "7", func(c Config) bool { return c.Server.Queue.MaxExpirationSeconds == 7 }},
+		{"queue-max-delay-seconds", "8", func(c Config) bool { return c.Server.Queue.MaxDelaySeconds == 8 }},
+		{"queue-max-receive-count", "3", func(c Config) bool { return c.Server.Queue.MaxReceiveCount == 3 }},
+		{"queue-max-visibility-seconds", "600", func(c Config) bool { return c.Server.Queue.MaxVisibilitySeconds == 600 }},
+		{"queue-default-visibility-seconds", "30", func(c Config) bool { return c.Server.Queue.DefaultVisibilitySeconds == 30 }},
+		{"queue-default-wait-timeout-seconds", "2", func(c Config) bool { return c.Server.Queue.DefaultWaitTimeoutSeconds == 2 }},
+		{"queue-dedup-window", "10m", func(c Config) bool { return c.Server.QueueDedupWindow == 10*time.Minute }},
+		{"queue-dedup-window", "0", func(c Config) bool { return c.Server.QueueDedupWindow < 0 }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

@@ -82,11 +82,20 @@ func runServer(ctx context.Context, cfg Config, stdout, stderr io.Writer) error 
 	}
 	log.Debug("REST and HTTP fronts not served yet", "rest_addr", opts.RESTAddr, "http_addr", opts.HTTPAddr)
 
-	<-ctx.Done()
+	var failed error
+	select {
+	case <-ctx.Done():
+	case <-srv.Done():
+		failed = srv.Err()
+		log.Error("server stopped by itself", "err", failed)
+	}
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	return failed
 }
 
 func newLogger(w io.Writer, cfg Config) *slog.Logger {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -200,12 +201,22 @@ func (e *Engine) Close() error {
 // slogBridge routes nats-server logs to slog.
 type slogBridge struct{ log *slog.Logger }
 
-func (b *slogBridge) Noticef(format string, v ...any) { b.log.Info(fmt.Sprintf(format, v...)) }
-func (b *slogBridge) Warnf(format string, v ...any)   { b.log.Warn(fmt.Sprintf(format, v...)) }
-func (b *slogBridge) Fatalf(format string, v ...any)  { b.log.Error(fmt.Sprintf(format, v...)) }
-func (b *slogBridge) Errorf(format string, v ...any)  { b.log.Error(fmt.Sprintf(format, v...)) }
-func (b *slogBridge) Debugf(format string, v ...any)  { b.log.Debug(fmt.Sprintf(format, v...)) }
-func (b *slogBridge) Tracef(format string, v ...any)  { b.log.Debug(fmt.Sprintf(format, v...)) }
+// Notices (the start-up banner and the like) are debug output for Herald.
+func (b *slogBridge) Noticef(format string, v ...any) { b.log.Debug(fmt.Sprintf(format, v...)) }
+
+// Warnf drops the payload-size advice: Herald raises the limit on purpose,
+// to carry KubeMQ's 100 MiB messages.
+func (b *slogBridge) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.Contains(msg, "Maximum payloads over") {
+		return
+	}
+	b.log.Warn(msg)
+}
+func (b *slogBridge) Fatalf(format string, v ...any) { b.log.Error(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Errorf(format string, v ...any) { b.log.Error(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Debugf(format string, v ...any) { b.log.Debug(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Tracef(format string, v ...any) { b.log.Debug(fmt.Sprintf(format, v...)) }
 
 // ctxOrTimeout gives ctx a default deadline for engine API calls.
 func ctxOrTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

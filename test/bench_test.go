@@ -1,0 +1,536 @@
+package test
+
+// Benchmarks of Herald through the official KubeMQ Go SDK over loopback gRPC,
+// next to the same operations on a raw in-process JetStream (the engine alone,
+// no gRPC, no protobuf), run in the same process so the broker's own cost is
+// visible. 1 KB payloads. Unary benchmarks also report their median latency
+// (p50-µs). Figures are recorded in BENCHMARKS.md.
+//
+//	go test ./test -run '^$' -bench . -benchtime 2s
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kubemq-io/kubemq-go"
+	"github.com/kubemq-io/kubemq-go/queues_stream"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldmq/herald/server/heraldtest"
+)
+
+var payload = make([]byte, 1024)
+
+// latencies collects per-operation durations and reports their median.
+type latencies []time.Duration
+
+func (l *latencies) time(fn func()) {
+	start := time.Now()
+	fn()
+	*l = append(*l, time.Since(start))
+}
+
+func (l latencies) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	slices.Sort(l)
+	b.ReportMetric(float64(l[len(l)/2].Nanoseconds())/1e3, "p50-µs")
+}
+
+func benchClient(b *testing.B) (*heraldtest.Server, *kubemq.Client, context.Context) {
+	b.Helper()
+	srv := heraldtest.NewServer(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	c, err := kubemq.NewClient(ctx, kubemq.WithAddress(srv.Host, srv.Port), kubemq.WithClientId("bench"),
+		kubemq.WithTransportType(kubemq.TransportTypeGRPC))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return srv, c, ctx
+}
+
+func BenchmarkHeraldPing(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	var lat latencies
+	b.ResetTimer()
+	for b.Loop() {
+		lat.time(func() {
+			if _, err := c.Ping(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	lat.report(b)
+}
+
+func BenchmarkHeraldEventSend(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	var lat latencies
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		lat.time(func() {
+			if err := c.E().SetChannel("bench.events").SetBody(payload).Send(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	lat.report(b)
+}
+
+// BenchmarkHeraldEventStream: one publisher streams events, one subscriber
+// receives them; an op is one event received.
+func BenchmarkHeraldEventStream(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	errCh := make(chan error, 4)
+	sub, err := c.SubscribeToEvents(ctx, "bench.stream", "", errCh)
+	if err != nil {
+		b.Fatal(err)
+	}
+	waitSubscribed(b, ctx, c, sub, "bench.stream")
+	in := make(chan *kubemq.Event, 1024)
+	go c.StreamEvents(ctx, in, errCh)
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	go func() {
+		for i := 0; i < b.N; i++ {
+			in <- c.E().SetChannel("bench.stream").SetBody(payload)
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		select {
+		case <-sub:
+		case err := <-errCh:
+			b.Fatal(err)
+		case <-time.After(10 * time.Second):
+			b.Fatalf("received %d of %d (events are at-most-once: a drop stalls this benchmark)", i, b.N)
+		}
+	}
+}
+
+// waitSubscribed sends probe events until the subscription sees one.
+func waitSubscribed(b *testing.B, ctx context.Context, c *kubemq.Client, sub <-chan *kubemq.Event, ch string) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		_ = c.E().SetChannel(ch).SetMetadata("probe").Send(ctx)
+		select {
+		case <-sub:
+			for {
+				select {
+				case <-sub:
+				case <-time.After(50 * time.Millisecond):
+					return
+				}
+			}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	b.Fatal("subscription not ready")
+}
+
+func BenchmarkHeraldEventsStoreSend(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	var lat latencies
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		lat.time(func() {
+			if _, err := c.ES().SetChannel("bench.store").SetBody(payload).Send(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	lat.report(b)
+}
+
+// BenchmarkHeraldEventsStoreStream: stored events streamed by one publisher;
+// an op is one stored-and-confirmed event.
+func BenchmarkHeraldEventsStoreStream(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	in := make(chan *kubemq.EventStore, 1024)
+	results := make(chan *kubemq.EventStoreResult, 1024)
+	errCh := make(chan error, 4)
+	go c.StreamEventsStore(ctx, in, results, errCh)
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	go func() {
+		for i := 0; i < b.N; i++ {
+			in <- c.ES().SetChannel("bench.storestream").SetBody(payload)
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		select {
+		case r := <-results:
+			if !r.Sent {
+				b.Fatal(r.Err)
+			}
+		case err := <-errCh:
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHeraldEventsStoreReplay: b.N stored events replayed from the first.
+func BenchmarkHeraldEventsStoreReplay(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	in := make(chan *kubemq.EventStore, 1024)
+	results := make(chan *kubemq.EventStoreResult, 1024)
+	errCh := make(chan error, 4)
+	go c.StreamEventsStore(ctx, in, results, errCh)
+	ch := fmt.Sprintf("bench.replay.%d", b.N)
+	go func() {
+		for i := 0; i < b.N; i++ {
+			in <- c.ES().SetChannel(ch).SetBody(payload)
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		if r := <-results; !r.Sent {
+			b.Fatal(r.Err)
+		}
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	sub, err := c.SubscribeToEventsStore(ctx, ch, "", errCh, kubemq.StartFromFirstEvent())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		select {
+		case <-sub:
+		case err := <-errCh:
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchRequests(b *testing.B, query bool) {
+	_, c, ctx := benchClient(b)
+	errCh := make(chan error, 4)
+	if query {
+		qs, err := c.SubscribeToQueries(ctx, "bench.rpc", "", errCh)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			for q := range qs {
+				_ = c.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetExecutedAt(time.Now()).SetBody(payload).Send(ctx)
+			}
+		}()
+	} else {
+		cs, err := c.SubscribeToCommands(ctx, "bench.rpc", "", errCh)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			for q := range cs {
+				_ = c.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetExecutedAt(time.Now()).Send(ctx)
+			}
+		}()
+	}
+	send := func() error {
+		if query {
+			_, err := c.Q().SetChannel("bench.rpc").SetBody(payload).SetTimeout(5 * time.Second).Send(ctx)
+			return err
+		}
+		_, err := c.C().SetChannel("bench.rpc").SetBody(payload).SetTimeout(5 * time.Second).Send(ctx)
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for send() != nil { // until the responder is registered
+		if time.Now().After(deadline) {
+			b.Fatal("responder not ready")
+		}
+	}
+	var lat latencies
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	for b.Loop() {
+		lat.time(func() {
+			if err := send(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	lat.report(b)
+}
+
+func BenchmarkHeraldCommand(b *testing.B) { benchRequests(b, false) }
+func BenchmarkHeraldQuery(b *testing.B)   { benchRequests(b, true) }
+
+func BenchmarkHeraldQueueSend(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	var lat latencies
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		lat.time(func() {
+			if r, err := c.QM().SetChannel("bench.q").SetBody(payload).Send(ctx); err != nil || r.IsError {
+				b.Fatal(err, r)
+			}
+		})
+	}
+	lat.report(b)
+}
+
+// BenchmarkHeraldQueueBatchSend: batches of 100; an op is one message.
+func BenchmarkHeraldQueueBatchSend(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	b.SetBytes(int64(len(payload)))
+	for sent := 0; sent < b.N; {
+		n := min(100, b.N-sent)
+		batch := c.QMB()
+		for i := 0; i < n; i++ {
+			batch.Add(c.QM().SetChannel("bench.qbatch").SetBody(payload))
+		}
+		if _, err := batch.Send(ctx); err != nil {
+			b.Fatal(err)
+		}
+		sent += n
+	}
+}
+
+func fillQueue(b *testing.B, ctx context.Context, c *kubemq.Client, ch string, n int) {
+	b.Helper()
+	for sent := 0; sent < n; {
+		k := min(500, n-sent)
+		batch := c.QMB()
+		for i := 0; i < k; i++ {
+			batch.Add(c.QM().SetChannel(ch).SetBody(payload))
+		}
+		if _, err := batch.Send(ctx); err != nil {
+			b.Fatal(err)
+		}
+		sent += k
+	}
+}
+
+// BenchmarkHeraldQueueBatchReceive: receives of up to 100; an op is one message.
+func BenchmarkHeraldQueueBatchReceive(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	ch := fmt.Sprintf("bench.qrecv.%d", b.N)
+	fillQueue(b, ctx, c, ch, b.N)
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	for got := 0; got < b.N; {
+		r, err := c.RQM().SetChannel(ch).SetMaxNumberOfMessages(min(100, b.N-got)).SetWaitTimeSeconds(5).Send(ctx)
+		if err != nil || r.IsError {
+			b.Fatal(err, r)
+		}
+		got += len(r.Messages)
+	}
+}
+
+// BenchmarkHeraldQueueStreamReceiveAck: one StreamQueueMessage transaction
+// (receive, then ack) per message.
+func BenchmarkHeraldQueueStreamReceiveAck(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	ch := fmt.Sprintf("bench.qstream.%d", b.N)
+	fillQueue(b, ctx, c, ch, b.N)
+	var lat latencies
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		lat.time(func() {
+			m, err := c.NewStreamQueueMessage().SetChannel(ch).Next(ctx, 30, 5)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Ack(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	lat.report(b)
+}
+
+// BenchmarkHeraldQueuePollAck: queues_stream Poll of up to 100, then AckAll.
+func BenchmarkHeraldQueuePollAck(b *testing.B) {
+	srv, c, ctx := benchClient(b)
+	ch := fmt.Sprintf("bench.qpoll.%d", b.N)
+	fillQueue(b, ctx, c, ch, b.N)
+	qc, err := queues_stream.NewQueuesStreamClient(ctx, queues_stream.WithAddress(srv.Host, srv.Port), queues_stream.WithClientId("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer qc.Close()
+	// The SDK opens its downstream stream on the first poll, which takes a
+	// second: do that outside the timer.
+	if _, err := qc.Poll(ctx, queues_stream.NewPollRequest().SetChannel(ch+".warmup").SetMaxItems(1).SetWaitTimeout(1000)); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	for got := 0; got < b.N; {
+		r, err := qc.Poll(ctx, queues_stream.NewPollRequest().SetChannel(ch).SetMaxItems(min(100, b.N-got)).SetWaitTimeout(5000))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(r.Messages) > 0 {
+			if err := r.AckAll(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		got += len(r.Messages)
+	}
+}
+
+// Raw in-process JetStream: the engine alone, for comparison.
+
+func rawJS(b *testing.B) (*nats.Conn, jetstream.JetStream) {
+	b.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{JetStream: true, StoreDir: b.TempDir(), DontListen: true, NoSigs: true, NoLog: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats not ready")
+	}
+	b.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return nc, js
+}
+
+func BenchmarkRawCorePubSub(b *testing.B) {
+	nc, _ := rawJS(b)
+	var n atomic.Int64
+	done := make(chan struct{})
+	target := int64(b.N)
+	sub, _ := nc.Subscribe("raw.e", func(*nats.Msg) {
+		if n.Add(1) == target {
+			close(done)
+		}
+	})
+	_ = sub.SetPendingLimits(-1, -1)
+	_ = nc.Flush()
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = nc.Publish("raw.e", payload)
+	}
+	<-done
+}
+
+func BenchmarkRawRequestReply(b *testing.B) {
+	nc, _ := rawJS(b)
+	_, _ = nc.Subscribe("raw.rpc", func(m *nats.Msg) { _ = m.Respond(payload) })
+	var lat latencies
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		lat.time(func() {
+			if _, err := nc.Request("raw.rpc", payload, 5*time.Second); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	lat.report(b)
+}
+
+func rawStream(b *testing.B, js jetstream.JetStream, name string, wq bool) {
+	b.Helper()
+	cfg := jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage}
+	if wq {
+		cfg.Retention = jetstream.WorkQueuePolicy
+	}
+	if _, err := js.CreateStream(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkRawJSPublishSync(b *testing.B) {
+	_, js := rawJS(b)
+	rawStream(b, js, "RAWSYNC", false)
+	ctx := context.Background()
+	var lat latencies
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		lat.time(func() {
+			if _, err := js.Publish(ctx, "RAWSYNC.x", payload); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	lat.report(b)
+}
+
+func rawPublishAsync(b *testing.B, js jetstream.JetStream, subject string, n int) {
+	b.Helper()
+	for i := 0; i < n; i++ {
+		if _, err := js.PublishAsync(subject, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(60 * time.Second):
+		b.Fatal("async publish did not complete")
+	}
+}
+
+func BenchmarkRawJSPublishAsync(b *testing.B) {
+	_, js := rawJS(b)
+	rawStream(b, js, "RAWASYNC", false)
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	rawPublishAsync(b, js, "RAWASYNC.x", b.N)
+}
+
+// BenchmarkRawJSFetchAck: work-queue fetch of 100 and ack each.
+func BenchmarkRawJSFetchAck(b *testing.B) {
+	_, js := rawJS(b)
+	rawStream(b, js, "RAWWQ", true)
+	rawPublishAsync(b, js, "RAWWQ.x", b.N)
+	cons, err := js.CreateConsumer(context.Background(), "RAWWQ", jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	for got := 0; got < b.N; {
+		batch, err := cons.Fetch(min(100, b.N-got), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			_ = m.Ack()
+			got++
+		}
+	}
+}
+
+func BenchmarkRawJSOrderedReplay(b *testing.B) {
+	_, js := rawJS(b)
+	rawStream(b, js, "RAWREPLAY", false)
+	rawPublishAsync(b, js, "RAWREPLAY.x", b.N)
+	cons, err := js.OrderedConsumer(context.Background(), "RAWREPLAY", jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	it, err := cons.Messages()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	for i := 0; i < b.N; i++ {
+		if _, err := it.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

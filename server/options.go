@@ -61,6 +61,10 @@ type Options struct {
 	// within this window is stored once (default 2 min; negative: off, as
 	// KubeMQ, which never deduplicates).
 	QueueDedupWindow time.Duration
+	// QueueAckWait is how long a queue message leased by a node that died
+	// stays invisible before it returns to its queue (default 30 s). Live
+	// leases are kept alive by heartbeats, whatever their visibility.
+	QueueAckWait time.Duration
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
@@ -119,6 +123,9 @@ func (o *Options) setDefaults() {
 			*f.v = f.d
 		}
 	}
+	if o.QueueAckWait == 0 {
+		o.QueueAckWait = 30 * time.Second
+	}
 	if o.QueueDedupWindow == 0 {
 		o.QueueDedupWindow = 2 * time.Minute
 	}
@@ -157,6 +164,11 @@ func (o *Options) validate() error {
 			errs = append(errs, errors.New("queue limits must not be negative"))
 			break
 		}
+	}
+	if o.QueueAckWait < 0 {
+		errs = append(errs, errors.New("queue ack wait must not be negative"))
+	} else if o.QueueAckWait < 300*time.Millisecond {
+		errs = append(errs, fmt.Errorf("queue ack wait %v: must be at least 300ms", o.QueueAckWait))
 	}
 	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

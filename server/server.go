@@ -113,7 +113,7 @@ func (s *Server) Start() (err error) {
 			MaxVisibility: q.MaxVisibilitySeconds, DefaultVisibility: q.DefaultVisibilitySeconds, DefaultWait: q.DefaultWaitTimeoutSeconds,
 		},
 		MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
-		DedupWindow: max(s.opts.QueueDedupWindow, 0), MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
+		DedupWindow: max(s.opts.QueueDedupWindow, 0), AckWait: s.opts.QueueAckWait, MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
 	})
 	defer func() {
 		if err != nil {

@@ -131,6 +131,9 @@ var settings = []setting{
 	{"queue-default-wait-timeout-seconds", "int", "1",
 		"wait of a queue receive that asks for 0 seconds",
 		whole(func(c *Config) *int32 { return &c.Server.Queue.DefaultWaitTimeoutSeconds }, 1)},
+	{"queue-ack-wait", "duration", "30s",
+		"how long queue messages leased by a node that died stay invisible before they return",
+		positiveDuration(func(c *Config) *time.Duration { return &c.Server.QueueAckWait })},
 	{"queue-dedup-window", "duration", "2m",
 		"a MessageID sent again to the same queue within this window is stored once (0 or negative: off)",
 		applyDedupWindow},
@@ -179,6 +182,7 @@ type fileConfig struct {
 	QueueMaxVisibilitySeconds      yaml.Node `yaml:"queue-max-visibility-seconds"`
 	QueueDefaultVisibilitySeconds  yaml.Node `yaml:"queue-default-visibility-seconds"`
 	QueueDefaultWaitTimeoutSeconds yaml.Node `yaml:"queue-default-wait-timeout-seconds"`
+	QueueAckWait                   yaml.Node `yaml:"queue-ack-wait"`
 	QueueDedupWindow               yaml.Node `yaml:"queue-dedup-window"`
 }
 

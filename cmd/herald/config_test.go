@@ -56,6 +56,7 @@ func defaults() Config {
 				DefaultVisibilitySeconds: 60, DefaultWaitTimeoutSeconds: 1,
 			},
 			QueueDedupWindow: 2 * time.Minute,
+			QueueAckWait:     30 * time.Second,
 		},
 		LogLevel:  slog.LevelInfo,
 		LogFormat: "text",
@@ -127,6 +128,7 @@ func TestLoadConfigEverySettingFromEverySource(t *testing.T) {
 		{"queue-max-visibility-seconds", "600", func(c Config) bool { return c.Server.Queue.MaxVisibilitySeconds == 600 }},
 		{"queue-default-visibility-seconds", "30", func(c Config) bool { return c.Server.Queue.DefaultVisibilitySeconds == 30 }},
 		{"queue-default-wait-timeout-seconds", "2", func(c Config) bool { return c.Server.Queue.DefaultWaitTimeoutSeconds == 2 }},
+		{"queue-ack-wait", "5s", func(c Config) bool { return c.Server.QueueAckWait == 5*time.Second }},
 		{"queue-dedup-window", "10m", func(c Config) bool { return c.Server.QueueDedupWindow == 10*time.Minute }},
 		{"queue-dedup-window", "0", func(c Config) bool { return c.Server.QueueDedupWindow < 0 }},
 	}

@@ -178,6 +178,27 @@ func (c *collector[T]) waitFor(t *testing.T, d time.Duration, what string, ok fu
 	}
 }
 
+// tryWait is waitFor without failing: it reports whether ok became true
+// within d (and the stream did not fail).
+func (c *collector[T]) tryWait(d time.Duration, ok func([]T) bool) ([]T, bool) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		items, err, notify := c.snapshot()
+		if ok(items) {
+			return items, true
+		}
+		if err != nil {
+			return items, false
+		}
+		select {
+		case <-notify:
+		case <-timer.C:
+			return items, false
+		}
+	}
+}
+
 // waitN waits for at least n items.
 func (c *collector[T]) waitN(t *testing.T, d time.Duration, n int) []T {
 	t.Helper()
@@ -445,3 +466,5 @@ func bodies(from, to int) []string {
 }
 
 func errf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func statusCode(err error) codes.Code { return status.Code(err) }

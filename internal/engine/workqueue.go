@@ -46,38 +46,46 @@ func storedFrom(m jetstream.Msg) (*StoredMsg, bool) {
 // Fetch waits up to wait for up to n messages and returns what arrived; it
 // returns early once it has n. ctx cancels the wait.
 func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration) ([]*StoredMsg, error) {
+	var out []*StoredMsg
+	err := c.FetchEach(ctx, n, wait, func(m *StoredMsg) { out = append(out, m) })
+	return out, err
+}
+
+// FetchEach is Fetch handing each message to fn as soon as it arrives, in
+// the caller's goroutine, so that the caller can take hold of it (and keep
+// it alive) while the wait for the rest goes on.
+func (c *Consumer) FetchEach(ctx context.Context, n int, wait time.Duration, fn func(*StoredMsg)) error {
 	if wait < time.Millisecond {
-		return c.FetchNoWait(n)
+		b, err := c.c.FetchNoWait(n)
+		if err != nil {
+			return mapFetchErr(err)
+		}
+		return drain(b, fn)
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	b, err := c.c.Fetch(n, jetstream.FetchContext(ctx))
 	if err != nil {
-		return nil, mapFetchErr(err)
+		return mapFetchErr(err)
 	}
-	return collect(b)
+	return drain(b, fn)
 }
 
 // FetchNoWait returns up to n messages that are available now.
 func (c *Consumer) FetchNoWait(n int) ([]*StoredMsg, error) {
-	b, err := c.c.FetchNoWait(n)
-	if err != nil {
-		return nil, mapFetchErr(err)
-	}
-	return collect(b)
+	return c.Fetch(context.Background(), n, 0)
 }
 
-func collect(b jetstream.MessageBatch) ([]*StoredMsg, error) {
-	var out []*StoredMsg
+func drain(b jetstream.MessageBatch, fn func(*StoredMsg)) error {
 	for m := range b.Messages() {
 		if sm, ok := storedFrom(m); ok {
-			out = append(out, sm)
+			fn(sm)
 		}
 	}
 	if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return out, mapFetchErr(err)
+		return mapFetchErr(err)
 	}
-	return out, nil
+	return nil
 }
 
 func mapFetchErr(err error) error {

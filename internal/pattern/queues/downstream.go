@@ -47,9 +47,10 @@ func (s *Service) NewDownstream() *Downstream {
 }
 
 // Get opens a transaction holding up to maxItems messages of channel,
-// waiting up to waitMS (at least 1000 ms) to fill it. With autoAck the
-// messages are removed at once and the transaction closes. The transaction
-// id is returned also on failure.
+// waiting up to waitMS (at least 1000 ms) to fill it. The transaction id is
+// returned also on failure. With autoAck the caller settles the transaction
+// with OpAckAll once the reply is on its way (OpClose if it could not be
+// sent), so a reply that never left does not lose its messages.
 func (ds *Downstream) Get(ctx context.Context, clientID, channel string, maxItems, waitMS int32, autoAck bool) (string, []*Message, error) {
 	id := kmq.NewUUID()
 	if err := kmq.ValidateClientID(clientID); err != nil {
@@ -84,24 +85,14 @@ func (ds *Downstream) Get(ctx context.Context, clientID, channel string, maxItem
 	for i, d := range got {
 		msgs[i] = d.msg
 	}
-	t := &transaction{id: id, q: q, held: make(map[uint64]*delivery, len(got)), closed: len(got) == 0 || autoAck}
-	if autoAck {
-		for i, d := range got {
-			if i == len(got)-1 {
-				_ = ds.s.ackSync(ctx, d)
-			} else {
-				_ = ds.s.ack(d)
-			}
-		}
-	} else {
-		for _, d := range got {
-			t.held[d.sm.Seq] = d
-		}
-		if !t.closed {
-			// No client may hold messages forever: after the longest
-			// visibility the server allows they return in place.
-			t.timer = time.AfterFunc(time.Duration(ds.s.lim.MaxVisibility)*time.Second, func() { ds.expire(t) })
-		}
+	t := &transaction{id: id, q: q, held: make(map[uint64]*delivery, len(got)), closed: len(got) == 0}
+	for _, d := range got {
+		t.held[d.sm.Seq] = d
+	}
+	if !t.closed {
+		// No client may hold messages forever: after the longest
+		// visibility the server allows they return in place.
+		t.timer = time.AfterFunc(time.Duration(ds.s.lim.MaxVisibility)*time.Second, func() { ds.expire(t) })
 	}
 	ds.mu.Lock()
 	ds.tx[id] = t
@@ -173,8 +164,14 @@ func (ds *Downstream) Settle(ctx context.Context, op Op, txID string, seqs []int
 		if op == OpReQueueAll && requeueTo == "" {
 			return nil, errRequeueNoChannel
 		}
-		for _, d := range t.sorted() {
-			if err := ds.apply(ctx, op, d, requeueTo); err != nil {
+		held := t.sorted()
+		for i, d := range held {
+			if op == OpAckAll && i == len(held)-1 {
+				// acks are ordered: confirming the last one confirms them all
+				if err := ds.s.ackSync(ctx, d); err != nil && err != errLeaseGone {
+					return nil, err
+				}
+			} else if err := ds.apply(ctx, op, d, requeueTo); err != nil {
 				return nil, err
 			}
 			delete(t.held, d.sm.Seq)

@@ -1,8 +1,10 @@
 package queues
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/heraldmq/herald/internal/engine"
@@ -81,17 +83,18 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 		if left <= 0 || ctx.Err() != nil {
 			break
 		}
-		batch, ferr := q.cons.Fetch(ctx, max-len(ds), left)
-		for _, sm := range batch {
+		// Each message is taken as it arrives, so that it is leased (kept
+		// alive, hidden from peek) for the rest of the wait.
+		ferr := q.cons.FetchEach(ctx, max-len(ds), left, func(sm *engine.StoredMsg) {
 			if size+len(sm.Data) > maxBytes && len(ds) > 0 {
 				_ = sm.Nak(0) // the reply is full: leave it for the next receiver
-				continue
+				return
 			}
 			if d := s.take(ctx, q, sm, order, &expired); d != nil {
 				ds = append(ds, d)
 				size += len(sm.Data)
 			}
-		}
+		})
 		if ferr != nil {
 			if errors.Is(ferr, engine.ErrReaderClosed) {
 				s.forget(q.channel)
@@ -102,6 +105,9 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 			break
 		}
 	}
+	// FIFO: messages returned in place are redelivered in the order they
+	// were returned, not by sequence.
+	slices.SortFunc(ds, func(a, b *delivery) int { return cmp.Compare(a.sm.Seq, b.sm.Seq) })
 	return ds, expired, nil
 }
 
@@ -114,10 +120,66 @@ type ReceiveRequest struct {
 	Peek        bool
 }
 
-// ReceiveResult is what a receive or peek returns.
+// ReceiveResult is what a receive or peek returns. The messages of a
+// receive stay leased until Settle: the caller settles them once the reply
+// has been handed to the transport, so a reply that cannot be written
+// returns them to the queue instead of losing them.
 type ReceiveResult struct {
 	Messages []*Message
 	Expired  int32
+	s        *Service
+	held     []*delivery
+}
+
+// SettleDelivered removes the received messages after the reply, already
+// handed to the transport, has had time to reach the client (ReplyGrace). A
+// reply handed to the transport can still die with the process before its
+// bytes leave it; removing the messages a little later turns that window
+// into a redelivery instead of a loss. Close settles what is pending.
+func (r *ReceiveResult) SettleDelivered() {
+	if len(r.held) == 0 {
+		return
+	}
+	s := r.s
+	s.graceMu.Lock()
+	defer s.graceMu.Unlock()
+	if s.closing {
+		r.Settle(context.Background(), true)
+		return
+	}
+	s.pending.Add(1)
+	var t *time.Timer
+	t = time.AfterFunc(ReplyGrace, func() {
+		defer s.pending.Done()
+		s.graceMu.Lock()
+		delete(s.timers, t)
+		s.graceMu.Unlock()
+		r.Settle(context.Background(), true)
+	})
+	s.timers[t] = r
+}
+
+// ReplyGrace is how long SettleDelivered waits before it removes messages.
+const ReplyGrace = 100 * time.Millisecond
+
+// Settle removes the received messages when delivered is true, and returns
+// them in place otherwise. Settling a peek does nothing.
+func (r *ReceiveResult) Settle(ctx context.Context, delivered bool) {
+	for i, d := range r.held {
+		var err error
+		switch {
+		case !delivered:
+			err = r.s.returnInPlace(d)
+		case i == len(r.held)-1:
+			err = r.s.ackSync(ctx, d) // acks are ordered: this confirms the earlier ones too
+		default:
+			err = r.s.ack(d)
+		}
+		if err != nil {
+			r.s.log.Warn("settling a receive failed", "channel", d.q.channel, "delivered", delivered, "err", err)
+		}
+	}
+	r.held = nil
 }
 
 func (s *Service) validateReceive(clientID, channel string, wait int32) (time.Duration, error) {
@@ -141,9 +203,9 @@ func (s *Service) waitFor(wait int32) (time.Duration, error) {
 }
 
 // Receive takes up to MaxMessages messages, waiting up to WaitSeconds for the
-// batch to fill, and removes them once they are in hand; when ctx ends
-// before that, they are returned in place instead. With Peek the messages
-// stay in the queue (leased ones are not shown).
+// batch to fill, and holds them until the caller settles the result; when
+// ctx ends first they are returned in place. With Peek the messages stay in
+// the queue (leased ones are not shown).
 func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResult, error) {
 	if err := kmq.ValidateClientID(r.ClientID); err != nil {
 		return nil, err
@@ -177,17 +239,8 @@ func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResul
 		}
 		return nil, err
 	}
-	res := &ReceiveResult{Expired: expired, Messages: make([]*Message, 0, len(ds))}
-	for i, d := range ds {
-		var aerr error
-		if i == len(ds)-1 {
-			aerr = s.ackSync(ctx, d) // acks are ordered: this confirms the earlier ones too
-		} else {
-			aerr = s.ack(d)
-		}
-		if aerr != nil {
-			s.log.Warn("ack failed", "channel", q.channel, "err", aerr)
-		}
+	res := &ReceiveResult{Expired: expired, Messages: make([]*Message, 0, len(ds)), s: s, held: ds}
+	for _, d := range ds {
 		res.Messages = append(res.Messages, d.msg)
 	}
 	return res, nil
@@ -223,7 +276,7 @@ func (s *Service) peek(ctx context.Context, q *queue, max int, wait time.Duratio
 }
 
 func (s *Service) peekOnce(ctx context.Context, q *queue, max int) (*ReceiveResult, error) {
-	res := &ReceiveResult{}
+	res := &ReceiveResult{s: s}
 	now := time.Now()
 	size := 0
 	for seq := uint64(1); len(res.Messages) < max; {

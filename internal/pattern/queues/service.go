@@ -84,6 +84,11 @@ type Service struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	graceMu sync.Mutex
+	closing bool
+	timers  map[*time.Timer]*ReceiveResult // receives waiting out ReplyGrace
+	pending sync.WaitGroup
 }
 
 // queue is this node's state of one channel.
@@ -114,7 +119,8 @@ func New(eng Engine, cfg Config) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{eng: eng, cfg: cfg, lim: cfg.Limits, log: log, queues: make(map[string]*queue), stop: make(chan struct{})}
+	s := &Service{eng: eng, cfg: cfg, lim: cfg.Limits, log: log, queues: make(map[string]*queue), stop: make(chan struct{}),
+		timers: make(map[*time.Timer]*ReceiveResult)}
 	s.wg.Add(1)
 	go s.heartbeat()
 	return s
@@ -123,9 +129,22 @@ func New(eng Engine, cfg Config) *Service {
 // Limits returns the limits in effect.
 func (s *Service) Limits() Limits { return s.lim }
 
-// Close stops the heartbeats. Leases still held return in place when the
-// engine's ack wait runs out (or at once when the engine restarts).
+// Close settles the receives waiting out ReplyGrace and stops the
+// heartbeats. Leases still held return in place when the engine's ack wait
+// runs out (or at once when the engine restarts). Call it after the
+// transports stopped.
 func (s *Service) Close() {
+	s.graceMu.Lock()
+	s.closing = true
+	for t, r := range s.timers {
+		if t.Stop() {
+			delete(s.timers, t)
+			r.Settle(context.Background(), true)
+			s.pending.Done()
+		}
+	}
+	s.graceMu.Unlock()
+	s.pending.Wait()
 	select {
 	case <-s.stop:
 	default:

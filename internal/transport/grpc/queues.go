@@ -89,8 +89,19 @@ func (s *Server) SendQueueMessagesBatch(ctx context.Context, in *kubemqpb.QueueM
 	return out, nil
 }
 
-// ReceiveQueueMessages receives or peeks; failures are in-band.
+// ReceiveQueueMessages receives or peeks; failures are in-band. The server
+// serves this unary method through receiveQueueMessagesStream, which
+// settles the messages only after the reply was handed to the transport;
+// this unary form settles them when it returns.
 func (s *Server) ReceiveQueueMessages(ctx context.Context, in *kubemqpb.ReceiveQueueMessagesRequest) (*kubemqpb.ReceiveQueueMessagesResponse, error) {
+	out, res, err := s.receiveQueueMessages(ctx, in)
+	if res != nil {
+		res.Settle(ctx, err == nil)
+	}
+	return out, err
+}
+
+func (s *Server) receiveQueueMessages(ctx context.Context, in *kubemqpb.ReceiveQueueMessagesRequest) (*kubemqpb.ReceiveQueueMessagesResponse, *queues.ReceiveResult, error) {
 	out := &kubemqpb.ReceiveQueueMessagesResponse{RequestID: in.RequestID, IsPeak: in.IsPeak}
 	if out.RequestID == "" {
 		out.RequestID = kmq.NewID()
@@ -101,15 +112,42 @@ func (s *Server) ReceiveQueueMessages(ctx context.Context, in *kubemqpb.ReceiveQ
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return nil, nil, status.FromContextError(ctx.Err()).Err()
 		}
 		out.IsError, out.Error = true, err.Error()
-		return out, nil
+		return out, nil, nil
 	}
 	out.Messages = queueMsgsToPB(res.Messages)
 	out.MessagesReceived = int32(len(res.Messages))
 	out.MessagesExpired = res.Expired
-	return out, nil
+	return out, res, nil
+}
+
+// receiveQueueMessagesStream serves the unary ReceiveQueueMessages as a
+// stream handler (the wire is the same: one request, one reply), so that
+// received messages are removed only after SendMsg handed the reply to the
+// transport (and queues.ReplyGrace later). A reply that cannot be sent
+// (client gone, over the size limit) returns them to the queue. Should the
+// process die in between, the engine redelivers them: at least once.
+func (s *Server) receiveQueueMessagesStream(_ any, stream grpc.ServerStream) error {
+	in := new(kubemqpb.ReceiveQueueMessagesRequest)
+	if err := stream.RecvMsg(in); err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	out, res, err := s.receiveQueueMessages(ctx, in)
+	if err != nil {
+		return err
+	}
+	err = stream.SendMsg(out)
+	if res != nil {
+		if err == nil {
+			res.SettleDelivered()
+		} else {
+			res.Settle(context.WithoutCancel(ctx), false)
+		}
+	}
+	return err
 }
 
 // AckAllQueueMessages removes the channel's ready messages; failures in-band.
@@ -340,7 +378,15 @@ func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.Queue
 					return
 				}
 				resp.Messages = queueMsgsToPB(msgs)
-				_ = out.Send(resp)
+				err = out.Send(resp)
+				if in.AutoAck && len(msgs) > 0 {
+					// settle only once the reply is on its way
+					op := queues.OpAckAll
+					if err != nil {
+						op = queues.OpClose
+					}
+					_, _ = ds.Settle(context.WithoutCancel(ctx), op, id, nil, "")
+				}
 			}()
 		case kubemqpb.QueuesDownstreamRequestType_TransactionStatus:
 			complete, err := ds.Status(in.RefTransactionId)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -83,10 +84,28 @@ func New(cfg Config, svc Services) *Server {
 		grpc.ChainUnaryInterceptor(s.unaryGate),
 		grpc.ChainStreamInterceptor(s.streamGate),
 	)
+	s.grpc.RegisterService(s.serviceDesc(), s)
+	return s
+}
+
+// serviceDesc is the generated service under the wire name kubemq.kubemq,
+// with ReceiveQueueMessages moved from the unary to the stream handlers (see
+// receiveQueueMessagesStream); clients still call it as a unary method.
+func (s *Server) serviceDesc() *grpc.ServiceDesc {
 	desc := kubemqpb.Kubemq_ServiceDesc
 	desc.ServiceName = kubemqpb.WireServiceName
-	s.grpc.RegisterService(&desc, s)
-	return s
+	desc.Methods = nil
+	for _, m := range kubemqpb.Kubemq_ServiceDesc.Methods {
+		if m.MethodName == "ReceiveQueueMessages" {
+			continue
+		}
+		desc.Methods = append(desc.Methods, m)
+	}
+	desc.Streams = append(slices.Clone(kubemqpb.Kubemq_ServiceDesc.Streams), grpc.StreamDesc{
+		StreamName: "ReceiveQueueMessages",
+		Handler:    s.receiveQueueMessagesStream,
+	})
+	return &desc
 }
 
 // Serve accepts connections on lis until Shutdown.

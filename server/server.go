@@ -24,10 +24,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/heraldmq/herald/internal/engine"
+	"github.com/heraldmq/herald/internal/pattern/channels"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/queues"
 	"github.com/heraldmq/herald/internal/pattern/requests"
+	"github.com/heraldmq/herald/internal/pattern/stats"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
 )
 
@@ -47,6 +49,10 @@ type Server struct {
 	started  bool
 	eng      *engine.Engine
 	queues   *queues.Service
+	stats    *stats.Registry
+	statsKV  *engine.KV
+	stop     chan struct{}
+	bg       sync.WaitGroup
 	grpc     *grpctransport.Server
 	grpcLis  net.Listener
 	serveErr chan error
@@ -92,6 +98,11 @@ func (s *Server) Start() (err error) {
 	}
 	defer func() {
 		if err != nil {
+			if s.stop != nil {
+				close(s.stop)
+				s.bg.Wait()
+				s.stop = nil
+			}
 			_ = s.eng.Close()
 		}
 	}()
@@ -100,6 +111,9 @@ func (s *Server) Start() (err error) {
 	cache, err := s.eng.OpenKV(ctx, "HERALD_QCACHE", s.opts.QueryCacheMaxTTL)
 	if err != nil {
 		return fmt.Errorf("server: query cache: %w", err)
+	}
+	if err := s.openStats(ctx); err != nil {
+		return err
 	}
 	maxAge := s.opts.StoreMaxAge
 	if maxAge < 0 {
@@ -113,7 +127,7 @@ func (s *Server) Start() (err error) {
 			MaxVisibility: q.MaxVisibilitySeconds, DefaultVisibility: q.DefaultVisibilitySeconds, DefaultWait: q.DefaultWaitTimeoutSeconds,
 		},
 		MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
-		DedupWindow: max(s.opts.QueueDedupWindow, 0), AckWait: s.opts.QueueAckWait, MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
+		DedupWindow: max(s.opts.QueueDedupWindow, 0), AckWait: s.opts.QueueAckWait, Stats: s.stats, MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
 	})
 	defer func() {
 		if err != nil {
@@ -122,15 +136,17 @@ func (s *Server) Start() (err error) {
 	}()
 	svc := grpctransport.Services{
 		Queues: s.queues,
-		Events: events.New(s.eng, events.Config{Buffer: s.opts.SubscriberBuffer, Logger: s.log}),
+		Events: events.New(s.eng, events.Config{Buffer: s.opts.SubscriberBuffer, Logger: s.log, Stats: s.stats}),
 		Store: eventsstore.New(s.eng, eventsstore.Config{
 			MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
-			CursorIdle: s.opts.CursorIdle, Logger: s.log,
+			CursorIdle: s.opts.CursorIdle, Logger: s.log, Stats: s.stats,
 		}),
 		Requests: requests.New(s.eng, cache, requests.Config{
-			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, Logger: s.log,
+			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, Logger: s.log, Stats: s.stats,
 		}),
 	}
+	mgr := &channels.Manager{Queues: svc.Queues, Store: svc.Store, Stats: s.stats, ClientID: "herald@" + s.opts.Host}
+	svc.Requests.Handle(channels.RequestsChannel, mgr.Handle)
 	s.grpcLis, err = net.Listen("tcp", s.opts.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("server: grpc listener: %w", err)
@@ -150,6 +166,51 @@ func (s *Server) Start() (err error) {
 	}()
 	s.log.Info("herald started", "grpc", s.grpcLis.Addr().String(), "data_dir", s.opts.DataDir, "version", Version)
 	return nil
+}
+
+// statsKey is where the channel statistics are kept between runs.
+const statsKey = "channels"
+
+// openStats loads the channel statistics of the last run and saves them
+// every few seconds while anything changes (and at shutdown).
+func (s *Server) openStats(ctx context.Context) (err error) {
+	s.stats = stats.New()
+	if s.statsKV, err = s.eng.OpenKV(ctx, "HERALD_STATS", 0); err != nil {
+		return fmt.Errorf("server: stats: %w", err)
+	}
+	if data, ok, err := s.statsKV.Get(ctx, statsKey); err == nil && ok {
+		if err := s.stats.Load(data); err != nil {
+			s.log.Warn("channel statistics of the last run unreadable; starting from zero", "err", err)
+		}
+	}
+	s.stop = make(chan struct{})
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				s.saveStats()
+			}
+		}
+	}()
+	return nil
+}
+
+func (s *Server) saveStats() {
+	data, changed := s.stats.Marshal()
+	if !changed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.statsKV.Put(ctx, statsKey, data); err != nil {
+		s.log.Warn("saving channel statistics failed", "err", err)
+	}
 }
 
 // Done is closed when the server stopped serving by itself (a listener
@@ -199,6 +260,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		if s.queues != nil {
 			s.queues.Close()
+		}
+		if s.stop != nil {
+			close(s.stop)
+			s.bg.Wait()
+			s.saveStats()
 		}
 		if s.eng != nil {
 			s.shutdownErr = s.eng.Close()

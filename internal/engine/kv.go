@@ -55,3 +55,9 @@ func (k *KV) Create(ctx context.Context, key string, value []byte, ttl time.Dura
 	}
 	return mapJSErr(err)
 }
+
+// Put stores value under key with no expiry.
+func (k *KV) Put(ctx context.Context, key string, value []byte) error {
+	_, err := k.kv.Put(ctx, key, value)
+	return mapJSErr(err)
+}

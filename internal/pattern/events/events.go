@@ -14,6 +14,7 @@ import (
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/envelope"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/stats"
 )
 
 // SubjectPrefix starts the engine subject of every events channel.
@@ -101,6 +102,7 @@ type Config struct {
 	// is dropped (default 2 s).
 	WriteWait time.Duration
 	Logger    *slog.Logger
+	Stats     *stats.Registry // nil: no counters
 }
 
 // Service sends and delivers events.
@@ -139,7 +141,11 @@ func (s *Service) Send(ev *Event) (string, error) {
 	if ev.ID == "" {
 		ev.ID = kmq.NewID()
 	}
-	return ev.ID, s.eng.Publish(SubjectPrefix+ev.Channel, ev.Encode())
+	if err := s.eng.Publish(SubjectPrefix+ev.Channel, ev.Encode()); err != nil {
+		return ev.ID, err
+	}
+	s.cfg.Stats.In(stats.Events, ev.Channel, len(ev.Body))
+	return ev.ID, nil
 }
 
 // Subscribe delivers matching events to send until ctx ends (then it returns
@@ -183,6 +189,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*E
 		return err
 	}
 	defer es.Unsubscribe()
+	defer s.cfg.Stats.Subscribed(stats.Events, sub.Channel)()
 	for {
 		select {
 		case <-ctx.Done():
@@ -191,6 +198,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*E
 			if err := send(ev); err != nil {
 				return err
 			}
+			s.cfg.Stats.Out(stats.Events, ev.Channel, len(ev.Body))
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/stats"
 )
 
 // SubjectPrefix starts the engine subject of every events-store channel.
@@ -97,6 +98,8 @@ type Engine interface {
 	PublishStoredAsync(subject string, data []byte, o engine.PubOpts) *engine.PubFuture
 	OpenReader(ctx context.Context, stream string, spec engine.ConsumerSpec) (*engine.Reader, error)
 	ForgetStream(name string)
+	DeleteStream(ctx context.Context, name string) error
+	ListStreams(ctx context.Context, prefix string) ([]engine.StreamSummary, error)
 }
 
 // Config sets retention and subscription housekeeping.
@@ -111,6 +114,7 @@ type Config struct {
 	// delivered again (default 30 s).
 	AckWait time.Duration
 	Logger  *slog.Logger
+	Stats   *stats.Registry // nil: no counters
 }
 
 // Service stores events and serves subscriptions.
@@ -182,14 +186,19 @@ func (s *Service) Send(ctx context.Context, ev *Event) (string, error) {
 			_, err = s.eng.PublishStored(ctx, SubjectPrefix+ev.Channel, ev.Encode(), engine.PubOpts{})
 		}
 	}
+	if err == nil {
+		s.cfg.Stats.In(stats.EventsStore, ev.Channel, len(ev.Body))
+	}
 	return ev.ID, err
 }
 
 // Pending is a store in progress, from SendAsync.
 type Pending struct {
-	ID  string
-	err error
-	f   *engine.PubFuture
+	ID      string
+	err     error
+	f       *engine.PubFuture
+	count   func() // on success
+	counted bool
 }
 
 // Wait returns nil once the event is stored, or why it was not.
@@ -198,6 +207,10 @@ func (p *Pending) Wait(ctx context.Context) error {
 		return p.err
 	}
 	_, err := p.f.Wait(ctx)
+	if err == nil && p.count != nil && !p.counted {
+		p.counted = true
+		p.count()
+	}
 	return err
 }
 
@@ -207,7 +220,9 @@ func (s *Service) SendAsync(ctx context.Context, ev *Event) *Pending {
 	if err := s.prepare(ctx, ev); err != nil {
 		return &Pending{ID: ev.ID, err: err}
 	}
-	return &Pending{ID: ev.ID, f: s.eng.PublishStoredAsync(SubjectPrefix+ev.Channel, ev.Encode(), engine.PubOpts{})}
+	ch, n := ev.Channel, len(ev.Body)
+	return &Pending{ID: ev.ID, f: s.eng.PublishStoredAsync(SubjectPrefix+ev.Channel, ev.Encode(), engine.PubOpts{}),
+		count: func() { s.cfg.Stats.In(stats.EventsStore, ch, n) }}
 }
 
 func (s *Service) prepare(ctx context.Context, ev *Event) error {
@@ -266,6 +281,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		return err
 	}
 	defer rd.Close()
+	defer s.cfg.Stats.Subscribed(stats.EventsStore, sub.Channel)()
 	for {
 		m, err := rd.Next(ctx)
 		if err != nil {
@@ -287,6 +303,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 			return err
 		}
 		_ = m.Ack()
+		s.cfg.Stats.Out(stats.EventsStore, sub.Channel, len(r.Body))
 	}
 }
 
@@ -336,3 +353,45 @@ func (s *Service) consumerSpec(ctx context.Context, stream string, sub *Subscrip
 // Failed is a Pending that already failed, for results that must keep their
 // place in an ordered stream of results.
 func Failed(id string, err error) *Pending { return &Pending{ID: id, err: err} }
+
+// Create makes the channel's stream if it does not exist.
+func (s *Service) Create(ctx context.Context, channel string) error {
+	if err := kmq.ValidateChannel(channel, false); err != nil {
+		return err
+	}
+	return s.eng.EnsureStream(ctx, s.spec(channel))
+}
+
+// Delete removes a channel with its events and subscription cursors; live
+// subscriptions to it end. Deleting a channel that does not exist is not an
+// error.
+func (s *Service) Delete(ctx context.Context, channel string) error {
+	if err := kmq.ValidateChannel(channel, false); err != nil {
+		return err
+	}
+	s.cfg.Stats.Delete(stats.EventsStore, channel)
+	return s.eng.DeleteStream(ctx, StreamName(channel))
+}
+
+// ChannelState is an events-store channel's stored state.
+type ChannelState struct {
+	Channel  string
+	Messages int64
+	Bytes    int64
+	LastTime time.Time
+}
+
+// Channels lists the events-store channels that exist in the engine.
+func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
+	streams, err := s.eng.ListStreams(ctx, StreamPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []ChannelState
+	for _, st := range streams {
+		if ch := st.Metadata["herald.channel"]; ch != "" && st.Metadata["herald.type"] == "events_store" {
+			out = append(out, ChannelState{Channel: ch, Messages: int64(st.State.Msgs), Bytes: int64(st.State.Bytes), LastTime: st.State.LastTime})
+		}
+	}
+	return out, nil
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/stats"
 )
 
 // checkOrder is the order of the dead-letter and expiry tests on delivery.
@@ -47,6 +48,7 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 		_ = sm.Ack()
 		q.mu.Lock()
 		q.expired++
+		q.stats.Expire(stats.Queues, q.channel)
 		q.mu.Unlock()
 		if expired != nil {
 			*expired++
@@ -68,26 +70,34 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 	q.mu.Lock()
 	q.leases[sm.Seq] = d
 	q.delivered++
+	q.stats.Out(stats.Queues, q.channel, len(m.Body))
 	q.mu.Unlock()
 	s.delivered.Add(1)
 	return d
 }
 
 // fetch collects up to max leases from q, waiting up to wait to fill the
-// batch (wait-to-fill). It stops early when bodies reach maxBytes.
+// batch (wait-to-fill). It stops early when the next message would take the
+// bodies past maxBytes.
 func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Duration, order checkOrder, maxBytes int) (ds []*delivery, expired int32, err error) {
 	deadline := time.Now().Add(wait)
 	size := 0
-	for len(ds) < max {
+	full := false
+	for len(ds) < max && !full {
 		left := time.Until(deadline)
 		if left <= 0 || ctx.Err() != nil {
 			break
 		}
 		// Each message is taken as it arrives, so that it is leased (kept
-		// alive, hidden from peek) for the rest of the wait.
-		ferr := q.cons.FetchEach(ctx, max-len(ds), left, func(sm *engine.StoredMsg) {
+		// alive, hidden from peek) for the rest of the wait. The wait goes in
+		// slices of at most a second that end by their own expiry, not by
+		// ctx: the engine can still hand a message to a pull request its
+		// client abandoned, and that message would then stay invisible until
+		// the ack wait ran out. ctx is checked between slices.
+		ferr := q.cons.FetchEach(context.WithoutCancel(ctx), max-len(ds), min(left, time.Second), func(sm *engine.StoredMsg) {
 			if size+len(sm.Data) > maxBytes && len(ds) > 0 {
 				_ = sm.Nak(0) // the reply is full: leave it for the next receiver
+				full = true
 				return
 			}
 			if d := s.take(ctx, q, sm, order, &expired); d != nil {
@@ -101,9 +111,7 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 			}
 			return ds, expired, ferr
 		}
-		if size >= maxBytes {
-			break
-		}
+		full = full || size >= maxBytes
 	}
 	// FIFO: messages returned in place are redelivered in the order they
 	// were returned, not by sequence.
@@ -250,6 +258,11 @@ func (q *queue) addReceiver(n int) {
 	q.mu.Lock()
 	q.receivers += n
 	q.mu.Unlock()
+	if q.stats != nil {
+		c := q.stats.Get(stats.Queues, q.channel)
+		c.Active.Add(int64(n))
+		q.stats.Touch(stats.Queues, q.channel)
+	}
 }
 
 func (q *queue) leased(seq uint64) bool {

@@ -25,6 +25,7 @@ import (
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/stats"
 )
 
 // Engine subjects and stream names of queue channels.
@@ -50,6 +51,7 @@ type Engine interface {
 	NextMsg(ctx context.Context, stream string, seq uint64, subject string) (*engine.RawMsg, error)
 	ListStreams(ctx context.Context, prefix string) ([]engine.StreamSummary, error)
 	SubjectCount(ctx context.Context, stream, subject string) (uint64, error)
+	DeleteStream(ctx context.Context, name string) error
 }
 
 // Config configures the queues service.
@@ -68,6 +70,7 @@ type Config struct {
 	// MaxReplyBytes caps the bodies one receive returns (default 100 MiB less room).
 	MaxReplyBytes int
 	Logger        *slog.Logger
+	Stats         *stats.Registry // nil: no counters
 }
 
 // Service serves the queue operations.
@@ -101,6 +104,7 @@ type queue struct {
 	mu        sync.Mutex
 	leases    map[uint64]*delivery
 	receivers int // active receive calls, streams and transactions
+	stats     *stats.Registry
 	sent      int64
 	delivered int64
 	expired   int64
@@ -226,7 +230,7 @@ func (s *Service) queue(ctx context.Context, channel string) (*queue, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if q = s.queues[channel]; q == nil {
-		q = &queue{channel: channel, stream: spec.Name, ready: ReadyPrefix + channel, cons: cons, leases: make(map[uint64]*delivery)}
+		q = &queue{channel: channel, stream: spec.Name, ready: ReadyPrefix + channel, cons: cons, leases: make(map[uint64]*delivery), stats: s.cfg.Stats}
 		s.queues[channel] = q
 	}
 	return q, nil
@@ -280,6 +284,7 @@ type pending struct {
 	q       *queue
 	retry   func() (engine.PubAck, error)
 	channel string
+	size    int
 }
 
 func (p *pending) wait(ctx context.Context) Result {
@@ -299,6 +304,7 @@ func (p *pending) wait(ctx context.Context) Result {
 	p.q.mu.Lock()
 	p.q.sent++
 	p.q.mu.Unlock()
+	p.q.stats.In(stats.Queues, p.q.channel, p.size)
 	return p.res
 }
 
@@ -325,7 +331,7 @@ func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pendin
 	data := m.encode()
 	p := &pending{
 		res: Result{MessageID: m.ID, ExpirationAt: expirationAt, DelayedTo: delayedTo},
-		q:   q, channel: m.Channel,
+		q:   q, channel: m.Channel, size: len(m.Body),
 		f: s.eng.PublishStoredAsync(subject, data, opts),
 	}
 	p.retry = func() (engine.PubAck, error) { // the stream was deleted under us
@@ -359,6 +365,7 @@ func (s *Service) store(ctx context.Context, channel string, m *Message, msgID s
 		q.mu.Lock()
 		q.sent++
 		q.mu.Unlock()
+		q.stats.In(stats.Queues, channel, len(m.Body))
 	}
 	return err
 }
@@ -471,4 +478,62 @@ func (s *Service) move(ctx context.Context, d *delivery, m *Message) error {
 		}
 		return d.sm.AckSync(ctx)
 	})
+}
+
+// Create makes the channel's stream and consumer if they do not exist.
+func (s *Service) Create(ctx context.Context, channel string) error {
+	if err := kmq.ValidateQueueChannel(channel); err != nil {
+		return err
+	}
+	_, err := s.queue(ctx, channel)
+	return err
+}
+
+// Delete removes a queue channel with its stored and delayed messages.
+// Messages leased from it can no longer be settled. Deleting a channel that
+// does not exist is not an error.
+func (s *Service) Delete(ctx context.Context, channel string) error {
+	if err := kmq.ValidateQueueChannel(channel); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.queues, channel)
+	s.mu.Unlock()
+	s.cfg.Stats.Delete(stats.Queues, channel)
+	return s.eng.DeleteStream(ctx, StreamName(channel))
+}
+
+// ChannelState is a queue channel's stored state, for channel listings.
+type ChannelState struct {
+	Channel  string
+	Waiting  int64 // ready messages never delivered
+	Delayed  int64 // messages waiting for their delay
+	Messages int64 // stored messages, delayed ones included
+	LastTime time.Time
+}
+
+// Channels lists the queue channels that exist in the engine.
+func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
+	streams, err := s.eng.ListStreams(ctx, StreamPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []ChannelState
+	for _, st := range streams {
+		ch := st.Metadata["herald.channel"]
+		if ch == "" || st.Metadata["herald.type"] != "queues" {
+			continue
+		}
+		cs := ChannelState{Channel: ch, Messages: int64(st.State.Msgs), LastTime: st.State.LastTime}
+		if n, err := s.eng.SubjectCount(ctx, st.Name, ReadyPrefix+ch); err == nil {
+			cs.Delayed = max(int64(st.State.Msgs)-int64(n), 0)
+		}
+		if q, err := s.queue(ctx, ch); err == nil {
+			if info, err := q.cons.Info(ctx); err == nil {
+				cs.Waiting = int64(info.NumPending)
+			}
+		}
+		out = append(out, cs)
+	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/envelope"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/stats"
 )
 
 // Kind tells commands from queries; they never reach each other's responders.
@@ -27,6 +28,13 @@ const (
 	Command Kind = 1
 	Query   Kind = 2
 )
+
+func (k Kind) statsKind() string {
+	if k == Command {
+		return stats.Commands
+	}
+	return stats.Queries
+}
 
 func (k Kind) subject(channel string) string {
 	if k == Command {
@@ -207,6 +215,7 @@ type Config struct {
 	// CacheMaxTTL caps a query's CacheTTL (default 24 h).
 	CacheMaxTTL time.Duration
 	Logger      *slog.Logger
+	Stats       *stats.Registry // nil: no counters
 }
 
 // Service routes requests to responders and responses back.
@@ -215,6 +224,21 @@ type Service struct {
 	cache Cache
 	cfg   Config
 	log   *slog.Logger
+
+	internal map[string]Handler // reserved channels answered by Herald itself
+}
+
+// Handler answers requests sent to a reserved channel.
+type Handler func(ctx context.Context, req *Request) *Response
+
+// Handle makes Herald itself answer the queries sent to channel (such as
+// KubeMQ's kubemq.cluster.internal.requests); they never reach subscribers,
+// so no client can take the channel over. Call it before serving.
+func (s *Service) Handle(channel string, h Handler) {
+	if s.internal == nil {
+		s.internal = make(map[string]Handler)
+	}
+	s.internal[channel] = h
 }
 
 // New returns a requests service; cache may be nil (no query cache).
@@ -250,6 +274,13 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 	if req.ID == "" {
 		req.ID = kmq.NewID()
 	}
+	if h := s.internal[req.Channel]; h != nil && req.Kind == Query {
+		resp := h(ctx, req)
+		resp.RequestID = req.ID
+		return resp, nil
+	}
+	kind := req.Kind.statsKind()
+	s.cfg.Stats.In(kind, req.Channel, len(req.Body))
 	cached := req.Kind == Query && req.CacheKey != "" && s.cache != nil
 	var key string
 	if cached {
@@ -258,6 +289,7 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 			var resp Response
 			if resp.decode(b) == nil {
 				resp.CacheHit = true
+				s.cfg.Stats.Response(kind, req.Channel)
 				return &resp, nil
 			}
 		} else if err != nil {
@@ -280,6 +312,7 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 	if err := resp.decode(b); err != nil {
 		return nil, kmq.ErrInvalidResponse
 	}
+	s.cfg.Stats.Response(kind, req.Channel)
 	if req.Kind == Command {
 		resp.Metadata, resp.Body, resp.CacheHit = "", nil, false
 	} else if cached && resp.Executed && resp.Error == "" {
@@ -338,6 +371,8 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		return err
 	}
 	defer es.Unsubscribe()
+	kind := sub.Kind.statsKind()
+	defer s.cfg.Stats.Subscribed(kind, sub.Channel)()
 	for {
 		select {
 		case <-ctx.Done():
@@ -346,6 +381,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 			if err := send(req); err != nil {
 				return err
 			}
+			s.cfg.Stats.Out(kind, req.Channel, len(req.Body))
 		}
 	}
 }

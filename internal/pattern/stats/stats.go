@@ -1,0 +1,222 @@
+// Package stats keeps per-channel traffic counters for every pattern:
+// messages and bytes in and out, responses, expired messages, the time of
+// the last activity and the number of active subscribers. The pattern
+// services count; channel management reads and persists them. A nil
+// *Registry is valid and counts nothing.
+package stats
+
+import (
+	"encoding/json"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Channel types, as KubeMQ names them in channel management.
+const (
+	Queues      = "queues"
+	Events      = "events"
+	EventsStore = "events_store"
+	Commands    = "commands"
+	Queries     = "queries"
+)
+
+// Counters are one channel's counters.
+type Counters struct {
+	InMessages   atomic.Int64
+	InBytes      atomic.Int64
+	OutMessages  atomic.Int64
+	OutBytes     atomic.Int64
+	Responses    atomic.Int64
+	Expired      atomic.Int64
+	LastActivity atomic.Int64 // Unix ms
+	Active       atomic.Int64 // subscribers and receivers now
+}
+
+func (c *Counters) touch() { c.LastActivity.Store(time.Now().UnixMilli()) }
+
+// Registry holds the counters of every channel.
+type Registry struct {
+	m     sync.Map // kind + "\x00" + channel → *Counters
+	dirty atomic.Bool
+}
+
+// New returns an empty registry.
+func New() *Registry { return &Registry{} }
+
+func key(kind, channel string) string { return kind + "\x00" + channel }
+
+// Get returns the counters of a channel, creating them.
+func (r *Registry) Get(kind, channel string) *Counters {
+	k := key(kind, channel)
+	if c, ok := r.m.Load(k); ok {
+		return c.(*Counters)
+	}
+	c, _ := r.m.LoadOrStore(k, &Counters{})
+	return c.(*Counters)
+}
+
+// Lookup returns the counters of a channel, or nil.
+func (r *Registry) Lookup(kind, channel string) *Counters {
+	if r == nil {
+		return nil
+	}
+	if c, ok := r.m.Load(key(kind, channel)); ok {
+		return c.(*Counters)
+	}
+	return nil
+}
+
+// In counts a message of size bytes arriving on a channel.
+func (r *Registry) In(kind, channel string, bytes int) {
+	if r == nil {
+		return
+	}
+	c := r.Get(kind, channel)
+	c.InMessages.Add(1)
+	c.InBytes.Add(int64(bytes))
+	c.touch()
+	r.dirty.Store(true)
+}
+
+// Out counts a message of size bytes delivered from a channel.
+func (r *Registry) Out(kind, channel string, bytes int) {
+	if r == nil {
+		return
+	}
+	c := r.Get(kind, channel)
+	c.OutMessages.Add(1)
+	c.OutBytes.Add(int64(bytes))
+	c.touch()
+	r.dirty.Store(true)
+}
+
+// Response counts a response to a command or query.
+func (r *Registry) Response(kind, channel string) {
+	if r == nil {
+		return
+	}
+	c := r.Get(kind, channel)
+	c.Responses.Add(1)
+	c.touch()
+	r.dirty.Store(true)
+}
+
+// Expire counts an expired message.
+func (r *Registry) Expire(kind, channel string) {
+	if r == nil {
+		return
+	}
+	c := r.Get(kind, channel)
+	c.Expired.Add(1)
+	r.dirty.Store(true)
+}
+
+// Subscribed counts an active subscriber or receiver until the returned
+// function is called.
+func (r *Registry) Subscribed(kind, channel string) (done func()) {
+	if r == nil {
+		return func() {}
+	}
+	c := r.Get(kind, channel)
+	c.Active.Add(1)
+	c.touch()
+	var once sync.Once
+	return func() { once.Do(func() { c.Active.Add(-1) }) }
+}
+
+// Touch records activity on a channel (and makes it known).
+func (r *Registry) Touch(kind, channel string) {
+	if r == nil {
+		return
+	}
+	r.Get(kind, channel).touch()
+	r.dirty.Store(true)
+}
+
+// Delete forgets a channel.
+func (r *Registry) Delete(kind, channel string) {
+	if r == nil {
+		return
+	}
+	r.m.Delete(key(kind, channel))
+	r.dirty.Store(true)
+}
+
+// Entry is a channel's counters as data.
+type Entry struct {
+	Kind         string `json:"kind"`
+	Channel      string `json:"channel"`
+	InMessages   int64  `json:"in_messages"`
+	InBytes      int64  `json:"in_bytes"`
+	OutMessages  int64  `json:"out_messages"`
+	OutBytes     int64  `json:"out_bytes"`
+	Responses    int64  `json:"responses"`
+	Expired      int64  `json:"expired"`
+	LastActivity int64  `json:"last_activity"`
+	Active       int64  `json:"-"`
+}
+
+// Entries returns the counters of every channel of kind ("" = all), sorted.
+func (r *Registry) Entries(kind string) []Entry {
+	if r == nil {
+		return nil
+	}
+	var out []Entry
+	r.m.Range(func(k, v any) bool {
+		ks := k.(string)
+		i := 0
+		for ks[i] != 0 {
+			i++
+		}
+		if kind != "" && ks[:i] != kind {
+			return true
+		}
+		c := v.(*Counters)
+		out = append(out, Entry{
+			Kind: ks[:i], Channel: ks[i+1:],
+			InMessages: c.InMessages.Load(), InBytes: c.InBytes.Load(),
+			OutMessages: c.OutMessages.Load(), OutBytes: c.OutBytes.Load(),
+			Responses: c.Responses.Load(), Expired: c.Expired.Load(),
+			LastActivity: c.LastActivity.Load(), Active: c.Active.Load(),
+		})
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Channel < out[j].Channel
+	})
+	return out
+}
+
+// Marshal returns the counters as JSON and clears the dirty flag; changed
+// reports whether anything was counted since the last call.
+func (r *Registry) Marshal() (data []byte, changed bool) {
+	changed = r.dirty.Swap(false)
+	data, _ = json.Marshal(r.Entries(""))
+	return data, changed
+}
+
+// Load adds counters saved by Marshal (after a restart).
+func (r *Registry) Load(data []byte) error {
+	var es []Entry
+	if err := json.Unmarshal(data, &es); err != nil {
+		return err
+	}
+	for _, e := range es {
+		c := r.Get(e.Kind, e.Channel)
+		c.InMessages.Add(e.InMessages)
+		c.InBytes.Add(e.InBytes)
+		c.OutMessages.Add(e.OutMessages)
+		c.OutBytes.Add(e.OutBytes)
+		c.Responses.Add(e.Responses)
+		c.Expired.Add(e.Expired)
+		if e.LastActivity > c.LastActivity.Load() {
+			c.LastActivity.Store(e.LastActivity)
+		}
+	}
+	return nil
+}

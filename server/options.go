@@ -14,6 +14,8 @@ const (
 	DefaultGRPCAddr = ":50000"
 	DefaultRESTAddr = ":9090"
 	DefaultHTTPAddr = ":8080"
+	// RESTOff as Options.RESTAddr turns the REST front off.
+	RESTOff = "off"
 )
 
 // Options configures a Server. The zero value of every field means its
@@ -24,7 +26,8 @@ type Options struct {
 	// GRPCAddr is the KubeMQ gRPC listen address (default :50000); port 0
 	// picks a free port.
 	GRPCAddr string
-	// RESTAddr is the REST and WebSocket listen address (default :9090).
+	// RESTAddr is the REST and WebSocket listen address (default :9090);
+	// RESTOff serves no REST.
 	RESTAddr string
 	// HTTPAddr is the dashboard and metrics listen address (default :8080).
 	HTTPAddr string
@@ -141,7 +144,7 @@ func (o *Options) validate() error {
 		{"grpc address", o.GRPCAddr}, {"rest address", o.RESTAddr},
 		{"http address", o.HTTPAddr}, {"nats address", o.NATSAddr},
 	} {
-		if a.addr == "" && a.name == "nats address" {
+		if (a.addr == "" && a.name == "nats address") || (a.addr == RESTOff && a.name == "rest address") {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {

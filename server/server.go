@@ -31,6 +31,7 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/requests"
 	"github.com/heraldmq/herald/internal/pattern/stats"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
+	"github.com/heraldmq/herald/internal/transport/rest"
 )
 
 // Version is Herald's own version; release builds set it with -ldflags.
@@ -55,13 +56,17 @@ type Server struct {
 	bg       sync.WaitGroup
 	grpc     *grpctransport.Server
 	grpcLis  net.Listener
+	rest     *rest.Server
+	restLis  net.Listener
+	restErr  chan error
 	serveErr chan error
 
 	shutdownOnce sync.Once
 	shutdownErr  error
 
-	done    chan struct{} // closed when a listener failed
-	doneErr error
+	done     chan struct{} // closed when a listener failed
+	doneErr  error
+	failOnce sync.Once
 }
 
 // New checks opts and returns a server that is not started yet.
@@ -155,16 +160,30 @@ func (s *Server) Start() (err error) {
 		Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version,
 		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log,
 	}, svc)
+	if s.opts.RESTAddr != RESTOff {
+		if s.restLis, err = net.Listen("tcp", s.opts.RESTAddr); err != nil {
+			_ = s.grpcLis.Close()
+			return fmt.Errorf("server: rest listener: %w", err)
+		}
+		s.rest = rest.New(rest.Config{Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, Logger: s.log}, s.grpc)
+		s.restErr = make(chan error, 1)
+		go func() {
+			err := s.rest.Serve(s.restLis)
+			if err != nil {
+				s.failed(fmt.Errorf("server: rest: %w", err))
+			}
+			s.restErr <- err
+		}()
+	}
 	s.serveErr = make(chan error, 1)
 	go func() {
 		err := s.grpc.Serve(s.grpcLis)
 		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			s.doneErr = fmt.Errorf("server: grpc: %w", err)
-			close(s.done)
+			s.failed(fmt.Errorf("server: grpc: %w", err))
 		}
 		s.serveErr <- err
 	}()
-	s.log.Info("herald started", "grpc", s.grpcLis.Addr().String(), "data_dir", s.opts.DataDir, "version", Version)
+	s.log.Info("herald started", "grpc", s.grpcLis.Addr().String(), "rest", s.RESTAddr(), "data_dir", s.opts.DataDir, "version", Version)
 	return nil
 }
 
@@ -213,6 +232,22 @@ func (s *Server) saveStats() {
 	}
 }
 
+func (s *Server) failed(err error) {
+	s.failOnce.Do(func() {
+		s.doneErr = err
+		close(s.done)
+	})
+}
+
+// RESTAddr is the address of the REST and WebSocket front, or nil when it
+// is off or not started.
+func (s *Server) RESTAddr() net.Addr {
+	if s.restLis == nil {
+		return nil
+	}
+	return s.restLis.Addr()
+}
+
 // Done is closed when the server stopped serving by itself (a listener
 // failed); Err then says why. It is not closed by Shutdown.
 func (s *Server) Done() <-chan struct{} { return s.done }
@@ -255,8 +290,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.grpc != nil {
+			if s.rest != nil {
+				// gRPC first: its shutdown ends the streams WebSockets run on
+				go func() { _ = s.rest.Shutdown(ctx) }()
+			}
 			s.grpc.Shutdown(ctx)
 			<-s.serveErr
+			if s.rest != nil {
+				_ = s.rest.Shutdown(ctx)
+				<-s.restErr
+			}
 		}
 		if s.queues != nil {
 			s.queues.Close()

@@ -66,8 +66,13 @@ var settings = []setting{
 		"KubeMQ gRPC listen address (port 0: any free port)",
 		text(func(c *Config) *string { return &c.Server.GRPCAddr }, checkAddr)},
 	{"rest-addr", "string", server.DefaultRESTAddr,
-		"REST and WebSocket listen address (not served yet: used by the REST front, coming)",
-		text(func(c *Config) *string { return &c.Server.RESTAddr }, checkAddr)},
+		`REST and WebSocket listen address ("off": no REST)`,
+		text(func(c *Config) *string { return &c.Server.RESTAddr }, func(v string) error {
+			if v == server.RESTOff {
+				return nil
+			}
+			return checkAddr(v)
+		})},
 	{"http-addr", "string", server.DefaultHTTPAddr,
 		"dashboard and metrics listen address (not served yet: used by the HTTP front, coming)",
 		text(func(c *Config) *string { return &c.Server.HTTPAddr }, checkAddr)},

@@ -103,6 +103,7 @@ func TestLoadConfigEverySettingFromEverySource(t *testing.T) {
 		{"data-dir", "/var/lib/herald", func(c Config) bool { return c.Server.DataDir == "/var/lib/herald" }},
 		{"grpc-addr", "127.0.0.1:0", func(c Config) bool { return c.Server.GRPCAddr == "127.0.0.1:0" }},
 		{"rest-addr", "[::1]:9091", func(c Config) bool { return c.Server.RESTAddr == "[::1]:9091" }},
+		{"rest-addr", "off", func(c Config) bool { return c.Server.RESTAddr == "off" }},
 		{"http-addr", "localhost:8081", func(c Config) bool { return c.Server.HTTPAddr == "localhost:8081" }},
 		{"nats-addr", "127.0.0.1:4222", func(c Config) bool { return c.Server.NATSAddr == "127.0.0.1:4222" }},
 		{"host", "node-1", func(c Config) bool { return c.Server.Host == "node-1" }},

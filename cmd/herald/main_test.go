@@ -97,7 +97,7 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestRunServerShutsDownWhenContextEnds(t *testing.T) {
-	cfg, err := load(t, []string{"--grpc-addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+	cfg, err := load(t, []string{"--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--host", "inproc", "--log-format", "json", "--log-level", "debug"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestHeraldBinary(t *testing.T) {
 
 	t.Run("PingThenSIGTERM", func(t *testing.T) {
 		dataDir := t.TempDir()
-		cmd := herald("server", "--grpc-addr", "127.0.0.1:0", "--data-dir", dataDir, "--host", "e2e-node")
+		cmd := herald("server", "--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--data-dir", dataDir, "--host", "e2e-node")
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

@@ -77,10 +77,13 @@ func runServer(ctx context.Context, cfg Config, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "herald %s: gRPC on %s, data in %s\n", server.Version, srv.GRPCAddr(), opts.DataDir)
+	if a := srv.RESTAddr(); a != nil {
+		fmt.Fprintf(stdout, "herald %s: REST and WebSocket on %s\n", server.Version, a)
+	}
 	if url := srv.NATSURL(); url != "" {
 		fmt.Fprintf(stdout, "herald %s: NATS on %s\n", server.Version, url)
 	}
-	log.Debug("REST and HTTP fronts not served yet", "rest_addr", opts.RESTAddr, "http_addr", opts.HTTPAddr)
+	log.Debug("the HTTP front (dashboard, metrics) is not served yet", "http_addr", opts.HTTPAddr)
 
 	var failed error
 	select {

@@ -119,20 +119,14 @@ func (s *Server) SubscribeToEvents(in *kubemqpb.Subscribe, stream grpc.ServerStr
 	defer cancel()
 	switch in.SubscribeTypeData {
 	case kubemqpb.Subscribe_Events:
-		sub := &events.Subscription{
-			ClientID: in.ClientID, Channel: in.Channel, Group: in.Group,
-			StoreTypeSet: in.EventsStoreTypeData != kubemqpb.Subscribe_EventsStoreTypeUndefined,
-		}
+		sub := eventsSubFromPB(in)
 		return internalErr(s.svc.Events.Subscribe(ctx, sub, func(ev *events.Event) error {
 			return stream.Send(&kubemqpb.EventReceive{
 				EventID: ev.ID, Channel: ev.Channel, Metadata: ev.Metadata, Body: ev.Body, Tags: ev.Tags,
 			})
 		}))
 	case kubemqpb.Subscribe_EventsStore:
-		sub := &eventsstore.Subscription{
-			ClientID: in.ClientID, Channel: in.Channel, Group: in.Group,
-			Start: eventsstore.StartType(in.EventsStoreTypeData), StartValue: in.EventsStoreTypeValue,
-		}
+		sub := storeSubFromPB(in)
 		return internalErr(s.svc.Store.Subscribe(ctx, sub, func(r *eventsstore.Received) error {
 			return stream.Send(&kubemqpb.EventReceive{
 				EventID: r.ID, Channel: r.Channel, Metadata: r.Metadata, Body: r.Body,
@@ -142,4 +136,31 @@ func (s *Server) SubscribeToEvents(in *kubemqpb.Subscribe, stream grpc.ServerStr
 	default:
 		return internalErr(kmq.ErrSubscribeType)
 	}
+}
+
+func eventsSubFromPB(in *kubemqpb.Subscribe) *events.Subscription {
+	return &events.Subscription{
+		ClientID: in.ClientID, Channel: in.Channel, Group: in.Group,
+		StoreTypeSet: in.EventsStoreTypeData != kubemqpb.Subscribe_EventsStoreTypeUndefined,
+	}
+}
+
+func storeSubFromPB(in *kubemqpb.Subscribe) *eventsstore.Subscription {
+	return &eventsstore.Subscription{
+		ClientID: in.ClientID, Channel: in.Channel, Group: in.Group,
+		Start: eventsstore.StartType(in.EventsStoreTypeData), StartValue: in.EventsStoreTypeValue,
+	}
+}
+
+// ValidateSubscribeToEvents checks a SubscribeToEvents request as the
+// handler would, without subscribing (for fronts that must answer before
+// they open a stream).
+func ValidateSubscribeToEvents(in *kubemqpb.Subscribe) error {
+	switch in.SubscribeTypeData {
+	case kubemqpb.Subscribe_Events:
+		return internalErr(eventsSubFromPB(in).Validate())
+	case kubemqpb.Subscribe_EventsStore:
+		return internalErr(storeSubFromPB(in).Validate())
+	}
+	return internalErr(kmq.ErrSubscribeType)
 }

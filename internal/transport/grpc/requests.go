@@ -46,16 +46,10 @@ func (s *Server) SendResponse(_ context.Context, in *kubemqpb.Response) (*kubemq
 func (s *Server) SubscribeToRequests(in *kubemqpb.Subscribe, stream grpc.ServerStreamingServer[kubemqpb.Request]) error {
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
-	var kind requests.Kind
-	switch in.SubscribeTypeData {
-	case kubemqpb.Subscribe_Commands:
-		kind = requests.Command
-	case kubemqpb.Subscribe_Queries:
-		kind = requests.Query
-	default:
-		return internalErr(kmq.ErrSubscribeType)
+	sub, err := requestsSubFromPB(in)
+	if err != nil {
+		return internalErr(err)
 	}
-	sub := &requests.Subscription{Kind: kind, ClientID: in.ClientID, Channel: in.Channel, Group: in.Group}
 	return internalErr(s.svc.Requests.Subscribe(ctx, sub, func(r *requests.Request) error {
 		return stream.Send(&kubemqpb.Request{
 			RequestID: r.ID, RequestTypeData: kubemqpb.Request_RequestType(r.Kind), ClientID: r.ClientID,
@@ -63,4 +57,27 @@ func (s *Server) SubscribeToRequests(in *kubemqpb.Subscribe, stream grpc.ServerS
 			Timeout: r.TimeoutMS, CacheKey: r.CacheKey, CacheTTL: r.CacheTTL, Span: r.Span, Tags: r.Tags,
 		})
 	}))
+}
+
+func requestsSubFromPB(in *kubemqpb.Subscribe) (*requests.Subscription, error) {
+	var kind requests.Kind
+	switch in.SubscribeTypeData {
+	case kubemqpb.Subscribe_Commands:
+		kind = requests.Command
+	case kubemqpb.Subscribe_Queries:
+		kind = requests.Query
+	default:
+		return nil, kmq.ErrSubscribeType
+	}
+	return &requests.Subscription{Kind: kind, ClientID: in.ClientID, Channel: in.Channel, Group: in.Group}, nil
+}
+
+// ValidateSubscribeToRequests checks a SubscribeToRequests request as the
+// handler would, without subscribing.
+func ValidateSubscribeToRequests(in *kubemqpb.Subscribe) error {
+	sub, err := requestsSubFromPB(in)
+	if err == nil {
+		err = sub.Validate()
+	}
+	return internalErr(err)
 }

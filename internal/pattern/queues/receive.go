@@ -94,9 +94,10 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 		// ctx: the engine can still hand a message to a pull request its
 		// client abandoned, and that message would then stay invisible until
 		// the ack wait ran out. ctx is checked between slices.
+		var extra []*engine.StoredMsg
 		ferr := q.cons.FetchEach(context.WithoutCancel(ctx), max-len(ds), min(left, time.Second), func(sm *engine.StoredMsg) {
-			if size+len(sm.Data) > maxBytes && len(ds) > 0 {
-				_ = sm.Nak(0) // the reply is full: leave it for the next receiver
+			if full || size+len(sm.Data) > maxBytes && len(ds) > 0 {
+				extra = append(extra, sm) // the reply is full
 				full = true
 				return
 			}
@@ -105,6 +106,11 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 				size += len(sm.Data)
 			}
 		})
+		// Leave what did not fit for the next receiver, once this slice's
+		// pull request is over (it would be handed straight back to it).
+		for _, sm := range extra {
+			_ = sm.Nak(0)
+		}
 		if ferr != nil {
 			if errors.Is(ferr, engine.ErrReaderClosed) {
 				s.forget(q.channel)

@@ -60,10 +60,11 @@ type Options struct {
 
 	// Queue holds the queue limits (KubeMQ's queue.* settings).
 	Queue QueueOptions
-	// QueueDedupWindow: a client-set MessageID sent again to the same queue
-	// within this window is stored once (default 2 min; negative: off, as
-	// KubeMQ, which never deduplicates).
-	QueueDedupWindow time.Duration
+	// DedupWindow: a message id (queue MessageID, events-store EventID)
+	// sent again to the same queue or events-store channel within this
+	// window is stored once (default 2 min; negative: off, as KubeMQ, which
+	// never deduplicates).
+	DedupWindow time.Duration
 	// QueueAckWait is how long a queue message leased by a node that died
 	// stays invisible before it returns to its queue (default 30 s). Live
 	// leases are kept alive by heartbeats, whatever their visibility.
@@ -129,8 +130,8 @@ func (o *Options) setDefaults() {
 	if o.QueueAckWait == 0 {
 		o.QueueAckWait = 30 * time.Second
 	}
-	if o.QueueDedupWindow == 0 {
-		o.QueueDedupWindow = 2 * time.Minute
+	if o.DedupWindow == 0 {
+		o.DedupWindow = 2 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

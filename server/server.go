@@ -132,7 +132,7 @@ func (s *Server) Start() (err error) {
 			MaxVisibility: q.MaxVisibilitySeconds, DefaultVisibility: q.DefaultVisibilitySeconds, DefaultWait: q.DefaultWaitTimeoutSeconds,
 		},
 		MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
-		DedupWindow: max(s.opts.QueueDedupWindow, 0), AckWait: s.opts.QueueAckWait, Stats: s.stats, MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
+		DedupWindow: max(s.opts.DedupWindow, 0), AckWait: s.opts.QueueAckWait, Stats: s.stats, MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
 	})
 	defer func() {
 		if err != nil {
@@ -144,7 +144,7 @@ func (s *Server) Start() (err error) {
 		Events: events.New(s.eng, events.Config{Buffer: s.opts.SubscriberBuffer, Logger: s.log, Stats: s.stats}),
 		Store: eventsstore.New(s.eng, eventsstore.Config{
 			MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
-			CursorIdle: s.opts.CursorIdle, Logger: s.log, Stats: s.stats,
+			CursorIdle: s.opts.CursorIdle, Logger: s.log, Stats: s.stats, DedupWindow: max(s.opts.DedupWindow, 0),
 		}),
 		Requests: requests.New(s.eng, cache, requests.Config{
 			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, Logger: s.log, Stats: s.stats,

@@ -139,8 +139,8 @@ var settings = []setting{
 	{"queue-ack-wait", "duration", "30s",
 		"how long queue messages leased by a node that died stay invisible before they return",
 		positiveDuration(func(c *Config) *time.Duration { return &c.Server.QueueAckWait })},
-	{"queue-dedup-window", "duration", "2m",
-		"a MessageID sent again to the same queue within this window is stored once (0 or negative: off)",
+	{"dedup-window", "duration", "2m",
+		"a message id sent again to the same queue or events-store channel within this window is stored once (0 or negative: off)",
 		applyDedupWindow},
 }
 
@@ -154,7 +154,7 @@ func applyDedupWindow(c *Config, v string) error {
 	if d <= 0 {
 		d = -1
 	}
-	c.Server.QueueDedupWindow = d
+	c.Server.DedupWindow = d
 	return nil
 }
 
@@ -188,7 +188,7 @@ type fileConfig struct {
 	QueueDefaultVisibilitySeconds  yaml.Node `yaml:"queue-default-visibility-seconds"`
 	QueueDefaultWaitTimeoutSeconds yaml.Node `yaml:"queue-default-wait-timeout-seconds"`
 	QueueAckWait                   yaml.Node `yaml:"queue-ack-wait"`
-	QueueDedupWindow               yaml.Node `yaml:"queue-dedup-window"`
+	DedupWindow               yaml.Node `yaml:"dedup-window"`
 }
 
 // addFlags registers one flag per setting, plus --config, on fs. The flags

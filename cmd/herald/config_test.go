@@ -55,7 +55,7 @@ func defaults() Config {
 				MaxDelaySeconds: 43200, MaxReceiveCount: 1024, MaxVisibilitySeconds: 43200,
 				DefaultVisibilitySeconds: 60, DefaultWaitTimeoutSeconds: 1,
 			},
-			QueueDedupWindow: 2 * time.Minute,
+			DedupWindow: 2 * time.Minute,
 			QueueAckWait:     30 * time.Second,
 		},
 		LogLevel:  slog.LevelInfo,
@@ -130,8 +130,8 @@ func TestLoadConfigEverySettingFromEverySource(t *testing.T) {
 		{"queue-default-visibility-seconds", "30", func(c Config) bool { return c.Server.Queue.DefaultVisibilitySeconds == 30 }},
 		{"queue-default-wait-timeout-seconds", "2", func(c Config) bool { return c.Server.Queue.DefaultWaitTimeoutSeconds == 2 }},
 		{"queue-ack-wait", "5s", func(c Config) bool { return c.Server.QueueAckWait == 5*time.Second }},
-		{"queue-dedup-window", "10m", func(c Config) bool { return c.Server.QueueDedupWindow == 10*time.Minute }},
-		{"queue-dedup-window", "0", func(c Config) bool { return c.Server.QueueDedupWindow < 0 }},
+		{"dedup-window", "10m", func(c Config) bool { return c.Server.DedupWindow == 10*time.Minute }},
+		{"dedup-window", "0", func(c Config) bool { return c.Server.DedupWindow < 0 }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

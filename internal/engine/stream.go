@@ -239,5 +239,32 @@ func mapJSErr(err error) error {
 	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10077 || apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum) {
 		return fmt.Errorf("%w: %w", ErrPayloadTooLarge, err)
 	}
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == 10109 { // invalid operation on sealed stream
+		return fmt.Errorf("%w: %w", ErrSealed, err)
+	}
 	return mapConnErr(err)
+}
+
+// ErrSealed is returned for writes to a sealed stream.
+var ErrSealed = errors.New("engine: stream is sealed")
+
+// SealStream seals a stream for good: it keeps its messages, takes no new
+// ones and has no age or size limit any more. Sealing a sealed stream is
+// not an error.
+func (e *Engine) SealStream(ctx context.Context, name string) error {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := e.js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("engine: seal %s: %w", name, mapJSErr(err))
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.Sealed {
+		return nil
+	}
+	cfg.Sealed = true
+	if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("engine: seal %s: %w", name, mapJSErr(err))
+	}
+	return nil
 }

@@ -99,6 +99,7 @@ type Engine interface {
 	OpenReader(ctx context.Context, stream string, spec engine.ConsumerSpec) (*engine.Reader, error)
 	ForgetStream(name string)
 	DeleteStream(ctx context.Context, name string) error
+	SealStream(ctx context.Context, name string) error
 	ListStreams(ctx context.Context, prefix string) ([]engine.StreamSummary, error)
 }
 
@@ -113,8 +114,11 @@ type Config struct {
 	// AckWait is how long a delivered event may stay unconfirmed before it is
 	// delivered again (default 30 s).
 	AckWait time.Duration
-	Logger  *slog.Logger
-	Stats   *stats.Registry // nil: no counters
+	// DedupWindow: an EventID stored again on the same channel within it is
+	// stored once (0: off).
+	DedupWindow time.Duration
+	Logger      *slog.Logger
+	Stats       *stats.Registry // nil: no counters
 }
 
 // Service stores events and serves subscriptions.
@@ -169,8 +173,30 @@ func (s *Service) spec(channel string) engine.StreamSpec {
 		Name:     StreamName(channel),
 		Subjects: []string{SubjectPrefix + channel},
 		MaxAge:   s.cfg.MaxAge, MaxMsgs: s.cfg.MaxMsgs, MaxBytes: s.cfg.MaxBytes,
-		Metadata: map[string]string{"herald.channel": channel, "herald.type": "events_store"},
+		Duplicates: max(s.cfg.DedupWindow, 2*time.Minute),
+		Metadata:   map[string]string{"herald.channel": channel, "herald.type": "events_store"},
 	}
+}
+
+// SealTag, with the value "true" on a stored event, seals its channel once
+// the event is stored: later sends fail with ErrChannelSealed.
+const SealTag = "herald.seal"
+
+// ErrChannelSealed is the error of a send to a sealed channel.
+var ErrChannelSealed = errors.New("channel is sealed")
+
+func (s *Service) pubOpts(ev *Event) engine.PubOpts {
+	if s.cfg.DedupWindow > 0 {
+		return engine.PubOpts{MsgID: ev.ID}
+	}
+	return engine.PubOpts{}
+}
+
+func sealedErr(err error) error {
+	if errors.Is(err, engine.ErrSealed) {
+		return ErrChannelSealed
+	}
+	return err
 }
 
 // Send validates ev, fills its id and returns once the event is stored.
@@ -179,17 +205,20 @@ func (s *Service) Send(ctx context.Context, ev *Event) (string, error) {
 	if err := s.prepare(ctx, ev); err != nil {
 		return ev.ID, err
 	}
-	_, err := s.eng.PublishStored(ctx, SubjectPrefix+ev.Channel, ev.Encode(), engine.PubOpts{})
+	_, err := s.eng.PublishStored(ctx, SubjectPrefix+ev.Channel, ev.Encode(), s.pubOpts(ev))
 	if errors.Is(err, engine.ErrNoStream) { // the stream was deleted under us
 		s.eng.ForgetStream(StreamName(ev.Channel))
 		if err = s.eng.EnsureStream(ctx, s.spec(ev.Channel)); err == nil {
-			_, err = s.eng.PublishStored(ctx, SubjectPrefix+ev.Channel, ev.Encode(), engine.PubOpts{})
+			_, err = s.eng.PublishStored(ctx, SubjectPrefix+ev.Channel, ev.Encode(), s.pubOpts(ev))
 		}
 	}
 	if err == nil {
 		s.cfg.Stats.In(stats.EventsStore, ev.Channel, len(ev.Body))
+		if ev.Tags[SealTag] == "true" {
+			err = s.eng.SealStream(ctx, StreamName(ev.Channel))
+		}
 	}
-	return ev.ID, err
+	return ev.ID, sealedErr(err)
 }
 
 // Pending is a store in progress, from SendAsync.
@@ -203,10 +232,11 @@ type Pending struct {
 
 // Wait returns nil once the event is stored, or why it was not.
 func (p *Pending) Wait(ctx context.Context) error {
-	if p.err != nil {
+	if p.err != nil || p.f == nil {
 		return p.err
 	}
 	_, err := p.f.Wait(ctx)
+	err = sealedErr(err)
 	if err == nil && p.count != nil && !p.counted {
 		p.counted = true
 		p.count()
@@ -220,8 +250,12 @@ func (s *Service) SendAsync(ctx context.Context, ev *Event) *Pending {
 	if err := s.prepare(ctx, ev); err != nil {
 		return &Pending{ID: ev.ID, err: err}
 	}
+	if ev.Tags[SealTag] == "true" { // sealing is not pipelined
+		_, err := s.Send(ctx, ev)
+		return &Pending{ID: ev.ID, err: err, counted: true}
+	}
 	ch, n := ev.Channel, len(ev.Body)
-	return &Pending{ID: ev.ID, f: s.eng.PublishStoredAsync(SubjectPrefix+ev.Channel, ev.Encode(), engine.PubOpts{}),
+	return &Pending{ID: ev.ID, f: s.eng.PublishStoredAsync(SubjectPrefix+ev.Channel, ev.Encode(), s.pubOpts(ev)),
 		count: func() { s.cfg.Stats.In(stats.EventsStore, ch, n) }}
 }
 

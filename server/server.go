@@ -125,7 +125,9 @@ func (s *Server) Start() (err error) {
 		maxAge = 0
 	}
 	q := s.opts.Queue
+	var store *eventsstore.Service
 	s.queues = queues.New(s.eng, queues.Config{
+		EnsureEventsStore: func(ctx context.Context, channel string) error { return store.Create(ctx, channel) },
 		Limits: queues.Limits{
 			MaxNumberOfMessages: q.MaxNumberOfMessages, MaxWaitSeconds: q.MaxWaitTimeoutSeconds,
 			MaxExpiration: q.MaxExpirationSeconds, MaxDelay: q.MaxDelaySeconds, MaxReceiveCount: q.MaxReceiveCount,
@@ -150,6 +152,7 @@ func (s *Server) Start() (err error) {
 			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, Logger: s.log, Stats: s.stats,
 		}),
 	}
+	store = svc.Store
 	mgr := &channels.Manager{Queues: svc.Queues, Store: svc.Store, Stats: s.stats, ClientID: "herald@" + s.opts.Host}
 	svc.Requests.Handle(channels.RequestsChannel, mgr.Handle)
 	s.grpcLis, err = net.Listen("tcp", s.opts.GRPCAddr)

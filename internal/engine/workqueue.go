@@ -197,3 +197,14 @@ func (e *Engine) SubjectCount(ctx context.Context, stream, subject string) (uint
 	}
 	return info.State.Subjects[subject], nil
 }
+
+// DeleteConsumer removes a durable consumer; a missing one is not an error.
+func (e *Engine) DeleteConsumer(ctx context.Context, stream, name string) error {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	err := e.js.DeleteConsumer(ctx, stream, name)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("engine: delete consumer %s on %s: %w", name, stream, mapJSErr(err))
+	}
+	return nil
+}

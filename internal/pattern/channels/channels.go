@@ -70,6 +70,10 @@ func (m *Manager) Handle(ctx context.Context, req *requests.Request) *requests.R
 	var err error
 	switch req.Metadata {
 	case "create-channel":
+		if ch := req.Tags["channel"]; req.Tags["channel_type"] == stats.Queues && strings.HasPrefix(ch, queues.ESGroupPrefix) {
+			err = m.Queues.CreateESGroup(ctx, ch, req.Tags["herald.start"])
+			break
+		}
 		err = m.Create(ctx, req.Tags["channel_type"], req.Tags["channel"])
 	case "delete-channel":
 		err = m.Delete(ctx, req.Tags["channel_type"], req.Tags["channel"])

@@ -24,12 +24,18 @@ const (
 // be delivered: dead-lettered (its receive count is used up) or expired
 // (removed and counted). It returns nil for settled messages.
 func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, order checkOrder, expired *int32) *delivery {
+	var d *delivery
 	m := &Message{}
-	if err := m.decode(sm.Data); err != nil {
-		m = &Message{Body: sm.Data} // stored through the NATS side door
+	if q.esChannel != "" {
+		m = q.esMessage(sm)
+		d = &delivery{q: q, sm: sm, msg: m, shown: int32(min(sm.NumDelivered, 1<<30))}
+	} else {
+		if err := m.decode(sm.Data); err != nil {
+			m = &Message{Body: sm.Data} // stored through the NATS side door
+		}
+		m.Channel = q.channel
+		d = &delivery{q: q, sm: sm, msg: m, shown: m.receiveCount + 1}
 	}
-	m.Channel = q.channel
-	d := &delivery{q: q, sm: sm, msg: m, shown: m.receiveCount + 1}
 	now := time.Now()
 	deadLetter := func() bool {
 		if d.shown <= d.maxReceive(s.lim) {
@@ -239,6 +245,9 @@ func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResul
 		return nil, err
 	}
 	if r.Peek {
+		if q.esChannel != "" {
+			return nil, errESGroupNoPeek
+		}
 		return s.peek(ctx, q, int(r.MaxMessages), wait)
 	}
 	q.addReceiver(1)
@@ -341,6 +350,9 @@ func (s *Service) AckAll(ctx context.Context, clientID, channel string, wait int
 	q, err := s.queue(ctx, channel)
 	if err != nil {
 		return 0, err
+	}
+	if q.esChannel != "" {
+		return 0, errESGroupNoPeek
 	}
 	var n uint64
 	for {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,7 @@ type Engine interface {
 	ListStreams(ctx context.Context, prefix string) ([]engine.StreamSummary, error)
 	SubjectCount(ctx context.Context, stream, subject string) (uint64, error)
 	DeleteStream(ctx context.Context, name string) error
+	DeleteConsumer(ctx context.Context, stream, name string) error
 }
 
 // Config configures the queues service.
@@ -71,6 +73,9 @@ type Config struct {
 	MaxReplyBytes int
 	Logger        *slog.Logger
 	Stats         *stats.Registry // nil: no counters
+	// EnsureEventsStore creates an events-store channel; group views of
+	// events-store channels (ESGroupPrefix) need it.
+	EnsureEventsStore func(ctx context.Context, channel string) error
 }
 
 // Service serves the queue operations.
@@ -104,6 +109,11 @@ type queue struct {
 	mu        sync.Mutex
 	leases    map[uint64]*delivery
 	receivers int // active receive calls, streams and transactions
+	// esChannel and esDurable are set on a group view of an events-store
+	// channel (ESGroupPrefix): deliveries are counted by the engine and a
+	// negative settlement redelivers in place.
+	esChannel string
+	esDurable string
 	stats     *stats.Registry
 	sent      int64
 	delivered int64
@@ -216,6 +226,9 @@ func (s *Service) queue(ctx context.Context, channel string) (*queue, error) {
 	if q != nil {
 		return q, nil
 	}
+	if strings.HasPrefix(channel, ESGroupPrefix) {
+		return s.esGroupQueue(ctx, channel, "new")
+	}
 	spec := s.streamSpec(channel)
 	if err := s.eng.EnsureStream(ctx, spec); err != nil {
 		return nil, err
@@ -250,7 +263,7 @@ func (s *Service) Send(ctx context.Context, m *Message) Result {
 	if m.ID == "" {
 		m.ID = kmq.NewID()
 	}
-	if err := s.lim.validate(m); err != nil {
+	if err := s.validate(m); err != nil {
 		return Result{MessageID: m.ID, Err: err}
 	}
 	return s.publish(ctx, m, "").wait(ctx)
@@ -264,7 +277,7 @@ func (s *Service) SendBatch(ctx context.Context, ms []*Message) []Result {
 		if m.ID == "" {
 			m.ID = kmq.NewID()
 		}
-		if err := s.lim.validate(m); err != nil {
+		if err := s.validate(m); err != nil {
 			pend[i] = &pending{res: Result{MessageID: m.ID, Err: err}}
 			continue
 		}
@@ -432,6 +445,9 @@ func (s *Service) returnInPlace(d *delivery) error {
 // just shown, or dead-letters it when that would exceed its MaxReceiveCount.
 func (s *Service) requeue(ctx context.Context, d *delivery) error {
 	return d.settle(func() error {
+		if d.q.esChannel != "" {
+			return d.sm.Nak(0) // the group's delivery count goes up
+		}
 		if d.shown+1 > d.maxReceive(s.lim) {
 			return s.deadLetterLocked(ctx, d)
 		}
@@ -468,7 +484,7 @@ func (s *Service) move(ctx context.Context, d *delivery, m *Message) error {
 		if m.ID == "" {
 			m.ID = kmq.NewID()
 		}
-		if err := s.lim.validate(m); err != nil {
+		if err := s.validate(m); err != nil {
 			return err
 		}
 		// The id is the source position, not the MessageID: a copy to a
@@ -489,12 +505,16 @@ func (s *Service) Create(ctx context.Context, channel string) error {
 	return err
 }
 
-// Delete removes a queue channel with its stored and delayed messages.
-// Messages leased from it can no longer be settled. Deleting a channel that
-// does not exist is not an error.
+// Delete removes a queue channel with its stored and delayed messages
+// (for a group view of an events-store channel, only its durable). Messages
+// leased from it can no longer be settled. Deleting a channel that does not
+// exist is not an error.
 func (s *Service) Delete(ctx context.Context, channel string) error {
 	if err := kmq.ValidateQueueChannel(channel); err != nil {
 		return err
+	}
+	if strings.HasPrefix(channel, ESGroupPrefix) {
+		return s.deleteESGroup(ctx, channel)
 	}
 	s.mu.Lock()
 	delete(s.queues, channel)
@@ -536,4 +556,16 @@ func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
 		out = append(out, cs)
 	}
 	return out, nil
+}
+
+// validate checks a message to send: the limits, and no sends to the
+// read-only group views of events-store channels.
+func (s *Service) validate(m *Message) error {
+	if err := s.lim.validate(m); err != nil {
+		return err
+	}
+	if strings.HasPrefix(m.Channel, ESGroupPrefix) || strings.HasPrefix(m.Policy.MaxReceiveQueue, ESGroupPrefix) {
+		return errESGroupReadOnly
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubemq-io/kubemq-go"
 	"github.com/kubemq-io/kubemq-go/queues_stream"
+	pb "github.com/kubemq-io/protobuf/go"
 
 	"github.com/heraldmq/herald/server/heraldtest"
 )
@@ -127,9 +128,22 @@ func TestESGroupMembersSplitAndRedeliver(t *testing.T) {
 	}
 	// a message held and never settled comes back with ReceiveCount 2
 	storeN(t, ctx, c, ch, 20, 1)
-	held, err := c.NewStreamQueueMessage().SetChannel(g).Next(ctx, 1, 2)
-	if err != nil || string(held.Body) != "20" {
-		t.Fatalf("next: %v %+v", err, held)
+	// raw stream: kubemq-go's Next races with itself when the server ends a
+	// stream the client never touched again
+	st, err := rawClient(t, srv).StreamQueueMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&pb.StreamQueueMessagesRequest{RequestID: "r1", ClientID: "holder", StreamRequestTypeData: pb.StreamRequestType_ReceiveMessage,
+		Channel: g, VisibilitySeconds: 1, WaitTimeSeconds: 2}); err != nil {
+		t.Fatal(err)
+	}
+	held, err := st.Recv()
+	if err != nil || held.Message == nil || string(held.Message.Body) != "20" {
+		t.Fatalf("receive: %v %+v", err, held)
+	}
+	if exp, err := st.Recv(); err != nil || !strings.Contains(exp.Error, "Error 129") {
+		t.Fatalf("visibility expiry: %v %+v", err, exp)
 	}
 	var again *kubemq.QueueMessage
 	eventually(t, 10*time.Second, func() error {

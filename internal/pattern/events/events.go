@@ -156,31 +156,18 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*E
 	if err := sub.Validate(); err != nil {
 		return err
 	}
-	ch := make(chan *Event, s.cfg.Buffer)
-	done := make(chan struct{})
-	defer close(done)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	buf := kmq.NewBuffer(s.cfg.Buffer, s.cfg.WriteWait, func(ev *Event) {
+		s.dropped.Add(1)
+		s.log.Warn("events message dropped due to slow consumer", "channel", ev.Channel, "client_id", sub.ClientID)
+	})
+	defer buf.Close()
 	es, err := s.eng.Subscribe(SubjectPrefix+sub.Channel, sub.Group, func(m engine.Msg) {
 		ev := &Event{}
 		if err := ev.Decode(m.Data); err != nil {
 			ev = &Event{Body: m.Data} // published through the NATS side door
 		}
 		ev.Channel = m.Subject[len(SubjectPrefix):]
-		select {
-		case ch <- ev:
-			return
-		default:
-		}
-		timer.Reset(s.cfg.WriteWait)
-		defer timer.Stop()
-		select {
-		case ch <- ev:
-		case <-done:
-		case <-timer.C:
-			s.dropped.Add(1)
-			s.log.Warn("events message dropped due to slow consumer", "channel", ev.Channel, "client_id", sub.ClientID)
-		}
+		buf.Put(ev)
 	})
 	if err != nil {
 		if errors.Is(err, engine.ErrBadSubject) {
@@ -190,15 +177,11 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*E
 	}
 	defer es.Unsubscribe()
 	defer s.cfg.Stats.Subscribed(stats.Events, sub.Channel)()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev := <-ch:
-			if err := send(ev); err != nil {
-				return err
-			}
-			s.cfg.Stats.Out(stats.Events, ev.Channel, len(ev.Body))
+	return buf.Drain(ctx, func(ev *Event) error {
+		if err := send(ev); err != nil {
+			return err
 		}
-	}
+		s.cfg.Stats.Out(stats.Events, ev.Channel, len(ev.Body))
+		return nil
+	})
 }

@@ -340,9 +340,10 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 	if err := sub.Validate(); err != nil {
 		return err
 	}
-	ch := make(chan *Request, s.cfg.Buffer)
-	done := make(chan struct{})
-	defer close(done)
+	buf := kmq.NewBuffer(s.cfg.Buffer, s.cfg.WriteWait, func(req *Request) {
+		s.log.Warn("request dropped due to slow responder", "channel", req.Channel, "client_id", sub.ClientID)
+	})
+	defer buf.Close()
 	es, err := s.eng.Subscribe(sub.Kind.subject(sub.Channel), sub.Group, func(m engine.Msg) {
 		req := &Request{}
 		if err := req.decode(m.Data); err != nil {
@@ -350,19 +351,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 			return
 		}
 		req.ReplyChannel = m.Reply
-		select {
-		case ch <- req:
-			return
-		default:
-		}
-		t := time.NewTimer(s.cfg.WriteWait)
-		defer t.Stop()
-		select {
-		case ch <- req:
-		case <-done:
-		case <-t.C:
-			s.log.Warn("request dropped due to slow responder", "channel", req.Channel, "client_id", sub.ClientID)
-		}
+		buf.Put(req)
 	})
 	if err != nil {
 		if errors.Is(err, engine.ErrBadSubject) {
@@ -373,15 +362,11 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 	defer es.Unsubscribe()
 	kind := sub.Kind.statsKind()
 	defer s.cfg.Stats.Subscribed(kind, sub.Channel)()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case req := <-ch:
-			if err := send(req); err != nil {
-				return err
-			}
-			s.cfg.Stats.Out(kind, req.Channel, len(req.Body))
+	return buf.Drain(ctx, func(req *Request) error {
+		if err := send(req); err != nil {
+			return err
 		}
-	}
+		s.cfg.Stats.Out(kind, req.Channel, len(req.Body))
+		return nil
+	})
 }

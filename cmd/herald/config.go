@@ -188,7 +188,7 @@ type fileConfig struct {
 	QueueDefaultVisibilitySeconds  yaml.Node `yaml:"queue-default-visibility-seconds"`
 	QueueDefaultWaitTimeoutSeconds yaml.Node `yaml:"queue-default-wait-timeout-seconds"`
 	QueueAckWait                   yaml.Node `yaml:"queue-ack-wait"`
-	DedupWindow               yaml.Node `yaml:"dedup-window"`
+	DedupWindow                    yaml.Node `yaml:"dedup-window"`
 }
 
 // addFlags registers one flag per setting, plus --config, on fs. The flags

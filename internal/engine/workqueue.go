@@ -208,3 +208,37 @@ func (e *Engine) DeleteConsumer(ctx context.Context, stream, name string) error 
 	}
 	return nil
 }
+
+// CountSubjects returns how many messages of stream are stored on subjects
+// matching filter (which may hold wildcards).
+func (e *Engine) CountSubjects(ctx context.Context, stream, filter string) (uint64, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return 0, mapJSErr(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return 0, mapJSErr(err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
+}
+
+// PurgeSubjects removes the messages of stream on subjects matching filter.
+func (e *Engine) PurgeSubjects(ctx context.Context, stream, filter string) error {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := e.js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return mapJSErr(err)
+	}
+	return mapJSErr(st.Purge(ctx, jetstream.WithPurgeSubject(filter)))
+}

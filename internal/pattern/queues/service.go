@@ -1,8 +1,8 @@
 // Package queues is KubeMQ's durable FIFO queue pattern on JetStream work-queue
-// streams: one stream per queue channel holding ready messages on q.<channel>
-// and delayed ones on qd.<id>.<channel> (engine schedules that move them to
-// q.<channel> when due), and one durable pull consumer per channel from which
-// every receiver of the channel fetches.
+// streams: one stream per queue channel holding its messages on q.<channel>,
+// with one durable pull consumer from which every receiver of the channel
+// fetches; delayed messages wait in a shared delay stream until due (see
+// delay.go).
 //
 // A delivered, unsettled message is a lease held by this process: it is
 // invisible to other receivers, kept alive with in-progress heartbeats, and
@@ -31,10 +31,9 @@ import (
 
 // Engine subjects and stream names of queue channels.
 const (
-	ReadyPrefix   = "q."
-	DelayedPrefix = "qd."
-	StreamPrefix  = "Q_"
-	consumerName  = "recv"
+	ReadyPrefix  = "q."
+	StreamPrefix = "Q_"
+	consumerName = "recv"
 )
 
 // StreamName is the engine stream of a queue channel.
@@ -54,6 +53,8 @@ type Engine interface {
 	SubjectCount(ctx context.Context, stream, subject string) (uint64, error)
 	DeleteStream(ctx context.Context, name string) error
 	DeleteConsumer(ctx context.Context, stream, name string) error
+	CountSubjects(ctx context.Context, stream, filter string) (uint64, error)
+	PurgeSubjects(ctx context.Context, stream, filter string) error
 }
 
 // Config configures the queues service.
@@ -135,8 +136,9 @@ func New(eng Engine, cfg Config) *Service {
 	}
 	s := &Service{eng: eng, cfg: cfg, lim: cfg.Limits, log: log, queues: make(map[string]*queue), stop: make(chan struct{}),
 		timers: make(map[*time.Timer]*ReceiveResult)}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.heartbeat()
+	go s.mover()
 	return s
 }
 
@@ -199,15 +201,14 @@ func (s *Service) heartbeat() {
 
 func (s *Service) streamSpec(channel string) engine.StreamSpec {
 	return engine.StreamSpec{
-		Name:           StreamName(channel),
-		Subjects:       []string{ReadyPrefix + channel, DelayedPrefix + "*." + channel},
-		WorkQueue:      true,
-		MaxAge:         s.cfg.MaxAge,
-		MaxMsgs:        s.cfg.MaxMsgs,
-		MaxBytes:       s.cfg.MaxBytes,
-		Duplicates:     s.dedupWindow(),
-		AllowSchedules: true,
-		Metadata:       map[string]string{"herald.channel": channel, "herald.type": "queues"},
+		Name:       StreamName(channel),
+		Subjects:   []string{ReadyPrefix + channel},
+		WorkQueue:  true,
+		MaxAge:     s.cfg.MaxAge,
+		MaxMsgs:    s.cfg.MaxMsgs,
+		MaxBytes:   s.cfg.MaxBytes,
+		Duplicates: s.dedupWindow(),
+		Metadata:   map[string]string{"herald.channel": channel, "herald.type": "queues"},
 	}
 }
 
@@ -338,8 +339,11 @@ func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pendin
 		opts.MsgID = m.ID
 	}
 	if delayedTo != 0 {
-		subject = DelayedPrefix + kmq.NewID() + "." + m.Channel
-		opts.ScheduleAt, opts.ScheduleTarget = time.Unix(0, delayedTo), q.ready
+		if err := s.eng.EnsureStream(ctx, s.delaySpec()); err != nil {
+			return &pending{res: Result{MessageID: m.ID, Err: err}}
+		}
+		subject = delayScheduled + kmq.NewID() + "." + m.Channel
+		opts.ScheduleAt, opts.ScheduleTarget = time.Unix(0, delayedTo), delayReleased+m.Channel
 	}
 	data := m.encode()
 	p := &pending{
@@ -354,6 +358,12 @@ func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pendin
 			return engine.PubAck{}, err
 		}
 		p.q = q2
+		if delayedTo != 0 {
+			s.eng.ForgetStream(DelayStream)
+			if err := s.eng.EnsureStream(ctx, s.delaySpec()); err != nil {
+				return engine.PubAck{}, err
+			}
+		}
 		return s.eng.PublishStored(ctx, subject, data, opts)
 	}
 	s.sent.Add(1)
@@ -520,6 +530,12 @@ func (s *Service) Delete(ctx context.Context, channel string) error {
 	delete(s.queues, channel)
 	s.mu.Unlock()
 	s.cfg.Stats.Delete(stats.Queues, channel)
+	if err := s.eng.PurgeSubjects(ctx, DelayStream, delayScheduled+"*."+channel); err != nil {
+		return err
+	}
+	if err := s.eng.PurgeSubjects(ctx, DelayStream, delayReleased+channel); err != nil {
+		return err
+	}
 	return s.eng.DeleteStream(ctx, StreamName(channel))
 }
 
@@ -545,9 +561,7 @@ func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
 			continue
 		}
 		cs := ChannelState{Channel: ch, Messages: int64(st.State.Msgs), LastTime: st.State.LastTime}
-		if n, err := s.eng.SubjectCount(ctx, st.Name, ReadyPrefix+ch); err == nil {
-			cs.Delayed = max(int64(st.State.Msgs)-int64(n), 0)
-		}
+		cs.Delayed = s.delayedCount(ctx, ch)
 		if q, err := s.queue(ctx, ch); err == nil {
 			if info, err := q.cons.Info(ctx); err == nil {
 				cs.Waiting = int64(info.NumPending)

@@ -1,0 +1,147 @@
+// Package client is Herald's Go SDK. It speaks the KubeMQ gRPC API
+// (service kubemq.kubemq), so it works against Herald and against any KubeMQ
+// server, and it keeps the names of the official KubeMQ Go SDK
+// (github.com/kubemq-io/kubemq-go v1.9.0): code written against that SDK's
+// documentation compiles by changing its import to
+//
+//	kubemq "github.com/heraldmq/herald/client"
+//
+// and, for the queue stream API, kubemq-go's queues_stream package to
+//
+//	queues_stream "github.com/heraldmq/herald/client/queuesstream"
+//
+// The public structs keep KubeMQ's documented field names (Id, ClientId,
+// ResponseTo, …) for that reason.
+//
+// # Connecting
+//
+// NewClient connects to a server; Ping asks who it is; Close ends
+// everything the client runs. A *Client is safe for concurrent use.
+//
+//	c, err := client.NewClient(ctx,
+//		client.WithAddress("localhost", 50000),
+//		client.WithClientId("orders-service"))
+//	if err != nil { … }
+//	defer c.Close()
+//
+// Options: WithAddress, WithClientId, WithToken (alias WithAuthToken; sent as
+// the gRPC "authorization" metadata), WithCredentials and WithCertificate
+// (TLS), WithReceiveBufferSize, WithDefaultChannel, WithDefaultCacheTTL,
+// WithAutoReconnect, WithReconnectInterval, WithMaxReconnects,
+// WithCheckConnection, WithKeepalive, WithTransportType and WithUri (the REST
+// transport is not implemented yet: NewClient refuses it). As in kubemq-go,
+// the client closes itself when the context given to NewClient ends.
+//
+// # The patterns, in reading order
+//
+// Events: real-time pub/sub, nothing stored. Send with E (or NewEvent) and
+// its setters; receive with SubscribeToEvents, which takes a group (each
+// event to one member) and the wildcards * and >. StreamEvents sends many
+// events over one stream.
+//
+//	err := c.E().SetChannel("prices").SetBody(data).Send(ctx)
+//	events, err := c.SubscribeToEvents(ctx, "prices", "", errCh)
+//	for ev := range events { … }
+//
+// Events store: persistent pub/sub with a sequence per channel. Send with ES;
+// subscribe with SubscribeToEventsStore from a start position:
+// StartFromNewEvents, StartFromFirstEvent, StartFromLastEvent,
+// StartFromSequence(n), StartFromTime(t) (sent as Unix ns) or
+// StartFromTimeDelta(d) (sent in seconds). Subscriptions are durable on the
+// server: subscribing again with the same client id and channel (or the same
+// group) resumes where the last one stopped. StreamEventsStore sends many
+// events over one stream and reports one result per event.
+//
+// Commands: a request a responder executes. Send with C (SetTimeout: how long
+// the server waits for a responder, sent in ms); a responder receives them
+// from SubscribeToCommands and answers with R:
+//
+//	cmds, err := c.SubscribeToCommands(ctx, "jobs.run", "", errCh)
+//	for cmd := range cmds {
+//		err := run(cmd)
+//		_ = c.R().SetRequestId(cmd.Id).SetResponseTo(cmd.ResponseTo).
+//			SetExecutedAt(time.Now()).SetError(err).Send(ctx)
+//	}
+//	resp, err := c.C().SetChannel("jobs.run").SetBody(job).SetTimeout(5 * time.Second).Send(ctx)
+//
+// Queries: a request whose response carries data. Send with Q; responders use
+// SubscribeToQueries and R with SetMetadata / SetBody. With SetCacheKey,
+// Herald caches the response for SetCacheTTL (default 15 min): Herald's SDK
+// sends the TTL in seconds, the unit Herald, KubeMQ's documentation and its
+// other SDKs use (kubemq-go v1.9.0 sends milliseconds).
+//
+// Queues: durable; each message goes to one receiver. Send one with QM (policy
+// setters SetPolicyExpirationSeconds, SetPolicyDelaySeconds,
+// SetPolicyMaxReceiveCount, SetPolicyMaxReceiveQueue) or a batch with QMB.
+// Take messages with RQM (SetIsPeak(true) only shows them), empty a queue with
+// AQM, and describe queues with QueuesInfo. For one message at a time in a
+// transaction use SQM: Next takes a message and holds it for its visibility
+// time; settle it with Ack, Reject, Resend, ExtendVisibility on the message or
+// ResendWithNewMessage on the StreamQueueMessage. Package queuesstream has
+// the stream API with batched transactions (Poll, AckAll, NAckRange, …).
+//
+// The pattern clients of kubemq-go — EventsClient, EventsStoreClient,
+// CommandsClient, QueriesClient, QueuesClient — are here too, with callback
+// subscriptions and the channel management calls Create, Delete and List.
+//
+// # Subscriptions and reconnection
+//
+// Subscribe… methods return a channel and run until their context ends or
+// the client closes; then they close the channel. Errors go to the errCh
+// given to them, which is never blocked on (an error nobody is ready to
+// read is dropped; errCh may be nil). Unlike kubemq-go, auto-reconnect is on
+// by default: when a stream breaks (a broker restart, a network failure) the
+// subscription is re-opened with exponential backoff from 100 ms up to
+// WithReconnectInterval, errCh receives an error matching
+// ErrSubscriptionInterrupted, and delivery goes on on the same channel. An
+// events-store subscription resumes after the last event it delivered. A
+// subscription the server refuses (an invalid channel, a bad token) ends at
+// once with the server's error.
+//
+// Every blocking call takes a context and returns when it ends.
+//
+// # Errors
+//
+// Errors from the server are *Error values: err.Error() is the server's
+// text (for example "rpc error: code = Internal desc = Error 301: timeout for
+// request message"), status.Code(err) its gRPC code, and errors.Is tells the
+// condition: ErrTimeout (Error 301 and expired deadlines), ErrNoResponder,
+// ErrUnauthorized, ErrInvalidArgument, ErrChannelSealed, ErrClientClosed.
+// Queue operations report a refused message or request in their result
+// (IsError, Error) as KubeMQ does; the results' Err method returns it as an
+// error.
+//
+// # Differences from kubemq-go v1.9.0
+//
+// Behaviour:
+//   - Auto-reconnect is on by default, with backoff (WithReconnectInterval is
+//     the longest wait); subscription channels are closed when the
+//     subscription ends; sends on error channels never block.
+//   - Query cache TTLs are sent in seconds (kubemq-go: milliseconds).
+//   - StreamQueueMessage: a client may run several at once (kubemq-go allows
+//     one per client); Next returns ctx's error when ctx ends (kubemq-go:
+//     nil, nil).
+//   - StreamEvents and StreamEventsStore also return when their input
+//     channel is closed; StreamEventsStore sends each event's own client id,
+//     generates missing event ids to match results, and does not close the
+//     result channel.
+//   - QueuesClient.Subscribe and TransactionStream back off after errors,
+//     and stopping them cancels the call in flight; TransactionStream does
+//     not report "Error 138" (no message within the wait).
+//   - In package queuesstream, settlements wait for the server (see there).
+//   - String methods do not panic on nil receivers or a nil Response.Err.
+//
+// API:
+//   - The Transport interface is not exported; GetGRPCRawClient returns
+//     the generated client of package kubemqpb (github.com/heraldmq/herald/api/kubemq),
+//     whose messages QueueMessage embeds — generated by protoc-gen-go, so
+//     without gogo's Marshal/Size/XXX_ methods.
+//   - Trace and the AddTrace methods are kept but export nothing (no
+//     OpenCensus dependency).
+//   - Additions: WithToken, WithKeepalive, ErrTimeout and the other
+//     conditions, Error, InBandError, ErrSubscriptionInterrupted, the Err
+//     methods of queue results, Response.AddTag, the ChannelType constants,
+//     Default… constants.
+//   - The REST transport (TransportTypeRest) is not implemented yet:
+//     NewClient returns an error for it.
+package client

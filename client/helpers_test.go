@@ -1,0 +1,122 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldmq/herald/client"
+	"github.com/heraldmq/herald/server/heraldtest"
+)
+
+var seq atomic.Int64
+
+// uniq returns a name unique within the test binary.
+func uniq(prefix string) string { return fmt.Sprintf("%s.%d", prefix, seq.Add(1)) }
+
+// newServer starts an in-process Herald for t.
+func newServer(t *testing.T) *heraldtest.Server {
+	t.Helper()
+	return heraldtest.NewServer(t)
+}
+
+// newClient connects to srv and closes the client when t ends.
+func newClient(t *testing.T, srv *heraldtest.Server, opts ...client.Option) *client.Client {
+	t.Helper()
+	all := append([]client.Option{client.WithAddress(srv.Host, srv.Port), client.WithClientId(uniq("c"))}, opts...)
+	c, err := client.NewClient(context.Background(), all...)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// eventually calls fn until it returns nil, failing t with fn's last error
+// once timeout has passed.
+func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// recv reads one value from ch within d.
+func recv[T any](t *testing.T, ch <-chan T, d time.Duration) T {
+	t.Helper()
+	select {
+	case v, ok := <-ch:
+		if !ok {
+			t.Fatalf("channel closed")
+		}
+		return v
+	case <-time.After(d):
+		t.Fatalf("nothing received within %v", d)
+	}
+	var zero T
+	return zero
+}
+
+// noRecv checks that nothing arrives on ch within d.
+func noRecv[T any](t *testing.T, ch <-chan T, d time.Duration) {
+	t.Helper()
+	select {
+	case v, ok := <-ch:
+		if ok {
+			t.Fatalf("unexpected value %v", v)
+		}
+	case <-time.After(d):
+	}
+}
+
+// closed waits until ch is closed, draining it.
+func closed[T any](t *testing.T, ch <-chan T, d time.Duration) {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("channel not closed within %v", d)
+		}
+	}
+}
+
+// subscribed sends events with send until one arrives on ch: subscriptions
+// register asynchronously.
+func waitSubscribed[T any](t *testing.T, ch <-chan T, send func() error) T {
+	t.Helper()
+	var got T
+	eventually(t, 5*time.Second, func() error {
+		if err := send(); err != nil {
+			return err
+		}
+		select {
+		case got = <-ch:
+			return nil
+		case <-time.After(100 * time.Millisecond):
+			return fmt.Errorf("not delivered")
+		}
+	})
+	return got
+}

@@ -1,0 +1,245 @@
+package client
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// authTokenHeader is the gRPC metadata key KubeMQ servers read the token from.
+const authTokenHeader = "authorization"
+
+// Defaults of the options; they are the kubemq-go v1.9.0 defaults unless noted.
+const (
+	// DefaultClientID is the client id used when WithClientId is not given.
+	DefaultClientID = "ClientId"
+	// DefaultReceiveBufferSize is the length of every subscription channel.
+	DefaultReceiveBufferSize = 10
+	// DefaultCacheTTL is the query cache TTL used when a query sets a cache
+	// key but no TTL.
+	DefaultCacheTTL = 15 * time.Minute
+	// DefaultReconnectInterval is the longest wait between two reconnect
+	// attempts of a subscription or stream.
+	DefaultReconnectInterval = 5 * time.Second
+	// DefaultKeepalive is the interval of gRPC keepalive pings (Herald
+	// permits 10 s; see WithKeepalive for the KubeMQ reference server).
+	DefaultKeepalive = 10 * time.Second
+	// MaxMessageSize is the gRPC message limit both ways (100 MiB), as KubeMQ.
+	MaxMessageSize = 100 * 1024 * 1024
+)
+
+// Option configures a Client; pass them to NewClient.
+type Option interface {
+	apply(*Options)
+}
+
+// TransportType selects how the client talks to the server.
+type TransportType int
+
+// The transports. Only gRPC is implemented; REST comes with Herald's REST
+// front end.
+const (
+	TransportTypeGRPC TransportType = iota
+	TransportTypeRest
+)
+
+// Options is the configuration a Client was built with. Its fields are set
+// through the With… functions; GetDefaultOptions returns the defaults.
+type Options struct {
+	host                 string
+	port                 int
+	isSecured            bool
+	certFile             string
+	certData             string
+	serverOverrideDomain string
+	authToken            string
+	clientID             string
+	receiveBufferSize    int
+	defaultChannel       string
+	defaultCacheTTL      time.Duration
+	transportType        TransportType
+	restURI              string
+	webSocketURI         string
+	autoReconnect        bool
+	reconnectInterval    time.Duration
+	maxReconnect         int
+	checkConnection      bool
+	keepalive            time.Duration
+}
+
+type funcOption func(*Options)
+
+func (f funcOption) apply(o *Options) { f(o) }
+
+// WithAddress sets the host and port of the server (Herald and KubeMQ listen
+// on 50000 for gRPC).
+func WithAddress(host string, port int) Option {
+	return funcOption(func(o *Options) {
+		o.host = host
+		o.port = port
+	})
+}
+
+// WithUri sets the address of the REST transport, e.g. http://localhost:9090.
+func WithUri(uri string) Option {
+	return funcOption(func(o *Options) {
+		o.restURI = uri
+		o.webSocketURI = strings.Replace(uri, "http", "ws", 1)
+	})
+}
+
+// WithCredentials enables TLS with the CA certificate in certFile (PEM).
+// serverOverrideDomain, when not empty, is the host name the server
+// certificate is checked against instead of the dialled host.
+func WithCredentials(certFile, serverOverrideDomain string) Option {
+	return funcOption(func(o *Options) {
+		o.isSecured = true
+		o.certFile = certFile
+		o.serverOverrideDomain = serverOverrideDomain
+	})
+}
+
+// WithCertificate enables TLS with the CA certificate given as PEM text.
+func WithCertificate(certData, serverOverrideDomain string) Option {
+	return funcOption(func(o *Options) {
+		o.isSecured = true
+		o.certData = certData
+		o.serverOverrideDomain = serverOverrideDomain
+	})
+}
+
+// WithToken sets the token sent with every call as the gRPC metadata
+// "authorization", as KubeMQ clients send it.
+func WithToken(token string) Option {
+	return funcOption(func(o *Options) {
+		o.authToken = token
+	})
+}
+
+// WithAuthToken is WithToken under the kubemq-go name.
+func WithAuthToken(token string) Option { return WithToken(token) }
+
+// WithClientId sets the client id used by every message, request and
+// subscription that does not set its own (default "ClientId").
+func WithClientId(id string) Option {
+	return funcOption(func(o *Options) {
+		o.clientID = id
+	})
+}
+
+// WithReceiveBufferSize sets the length of the channels subscriptions
+// deliver on (default 10).
+func WithReceiveBufferSize(size int) Option {
+	return funcOption(func(o *Options) {
+		o.receiveBufferSize = size
+	})
+}
+
+// WithDefaultChannel sets the channel of the messages the builders (E, ES,
+// C, Q) create.
+func WithDefaultChannel(channel string) Option {
+	return funcOption(func(o *Options) {
+		o.defaultChannel = channel
+	})
+}
+
+// WithDefaultCacheTTL sets the cache TTL of queries that set a cache key but
+// no TTL (default 15 min). It is sent in seconds (see Query.SetCacheTTL).
+func WithDefaultCacheTTL(ttl time.Duration) Option {
+	return funcOption(func(o *Options) {
+		o.defaultCacheTTL = ttl
+	})
+}
+
+// WithAutoReconnect turns automatic re-subscription and stream re-opening on
+// or off. Herald's SDK defaults to on (kubemq-go: off); with it off, a
+// subscription ends at the first stream error, reporting it on its error
+// channel.
+func WithAutoReconnect(value bool) Option {
+	return funcOption(func(o *Options) {
+		o.autoReconnect = value
+	})
+}
+
+// WithReconnectInterval sets the longest wait between two reconnect attempts
+// (default 5 s). Attempts start 100 ms after a failure and back off
+// exponentially, with jitter, up to this interval.
+func WithReconnectInterval(duration time.Duration) Option {
+	return funcOption(func(o *Options) {
+		o.reconnectInterval = duration
+	})
+}
+
+// WithMaxReconnects bounds the consecutive failed reconnect attempts of a
+// subscription or stream; 0 (the default) retries for ever.
+func WithMaxReconnects(value int) Option {
+	return funcOption(func(o *Options) {
+		o.maxReconnect = value
+	})
+}
+
+// WithTransportType selects gRPC (the default) or REST.
+func WithTransportType(transportType TransportType) Option {
+	return funcOption(func(o *Options) {
+		o.transportType = transportType
+	})
+}
+
+// WithCheckConnection makes NewClient ping the server and fail when it does
+// not answer; the answer is kept in Client.ServerInfo.
+func WithCheckConnection(value bool) Option {
+	return funcOption(func(o *Options) {
+		o.checkConnection = value
+	})
+}
+
+// WithKeepalive sets the interval of gRPC keepalive pings (default 10 s,
+// which Herald permits; gRPC raises shorter intervals to 10 s). 0 or less
+// turns pings off. The KubeMQ reference server tolerates a ping only every
+// 5 minutes; the connection then recovers on its own (gRPC doubles the
+// interval when told "too_many_pings"), but turning pings off avoids the
+// interruptions.
+func WithKeepalive(interval time.Duration) Option {
+	return funcOption(func(o *Options) {
+		o.keepalive = interval
+	})
+}
+
+// GetDefaultOptions returns the options a client starts from.
+func GetDefaultOptions() *Options {
+	return &Options{
+		clientID:          DefaultClientID,
+		receiveBufferSize: DefaultReceiveBufferSize,
+		defaultCacheTTL:   DefaultCacheTTL,
+		transportType:     TransportTypeGRPC,
+		autoReconnect:     true,
+		reconnectInterval: DefaultReconnectInterval,
+		keepalive:         DefaultKeepalive,
+	}
+}
+
+// Validate reports the first problem of the options.
+func (o *Options) Validate() error {
+	switch o.transportType {
+	case TransportTypeGRPC:
+		if o.host == "" {
+			return invalidArgument("invalid host")
+		}
+		if o.port <= 0 {
+			return invalidArgument("invalid port")
+		}
+	case TransportTypeRest:
+		if o.restURI == "" {
+			return invalidArgument("invalid address uri")
+		}
+	default:
+		return invalidArgument("no transport type was set")
+	}
+	if o.receiveBufferSize < 0 {
+		return invalidArgument("invalid receive buffer size")
+	}
+	return nil
+}
+
+// errRESTNotImplemented is returned by NewClient for TransportTypeRest.
+var errRESTNotImplemented = errors.New("client: REST transport not implemented yet")

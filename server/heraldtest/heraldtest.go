@@ -60,6 +60,7 @@ func NewServer(t testing.TB, opts ...server.Options) *Server {
 	}
 	s := &Server{t: t, opts: o, DataDir: o.DataDir}
 	s.start()
+	t.Cleanup(func() { s.Stop() })
 	return s
 }
 
@@ -76,8 +77,10 @@ func (s *Server) start() {
 	s.Addr = srv.GRPCAddr().String()
 	tcp := srv.GRPCAddr().(*net.TCPAddr)
 	s.Host, s.Port = tcp.IP.String(), tcp.Port
-	s.opts.GRPCAddr = s.Addr // a restart keeps the address clients know
-	s.t.Cleanup(func() { s.Stop() })
+	s.opts.GRPCAddr = s.Addr // a restart keeps the addresses clients know
+	if a := srv.RESTAddr(); a != nil {
+		s.opts.RESTAddr = a.String()
+	}
 }
 
 // Stop shuts the broker down (waiting up to 10 s for running calls).

@@ -447,8 +447,13 @@ func (s *Service) ackSync(ctx context.Context, d *delivery) error {
 
 // returnInPlace makes the message available again with the same sequence
 // and receive count.
+//
+// It is a NAK with a tiny delay rather than a plain NAK: the engine records a
+// delayed NAK in the consumer's stored state, so the return survives a
+// restart right after it (a plain NAK lives in memory only, and the message
+// would stay hidden until the ack wait ran out).
 func (s *Service) returnInPlace(d *delivery) error {
-	return d.settle(func() error { return d.sm.Nak(0) })
+	return d.settle(func() error { return d.sm.Nak(time.Millisecond) })
 }
 
 // requeue re-publishes the message at the tail of its queue with the count
@@ -456,7 +461,7 @@ func (s *Service) returnInPlace(d *delivery) error {
 func (s *Service) requeue(ctx context.Context, d *delivery) error {
 	return d.settle(func() error {
 		if d.q.esChannel != "" {
-			return d.sm.Nak(0) // the group's delivery count goes up
+			return d.sm.Nak(time.Millisecond) // redelivered (the group's count goes up); stored, see returnInPlace
 		}
 		if d.shown+1 > d.maxReceive(s.lim) {
 			return s.deadLetterLocked(ctx, d)

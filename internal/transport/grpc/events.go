@@ -78,16 +78,28 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 		}
 		return err
 	}
+	// Receiving runs apart so that an idle stream ends at once on shutdown.
+	reqs, recvErr := recvLoop(ctx, stream.Recv)
 	for {
-		in, err := stream.Recv()
-		if err == io.EOF {
-			return finish(nil)
-		}
-		if err != nil {
+		var in *kubemqpb.Event
+		select {
+		case in = <-reqs:
+		case err := <-recvErr:
+			if err == io.EOF {
+				return finish(nil)
+			}
+			if s.life.Err() != nil {
+				return finish(internalErr(kmq.ErrShutdown))
+			}
+			if ctx.Err() != nil {
+				return finish(nil)
+			}
 			return finish(internalErr(err))
-		}
-		if ctx.Err() != nil {
-			return finish(internalErr(kmq.ErrShutdown))
+		case <-ctx.Done():
+			if s.life.Err() != nil {
+				return finish(internalErr(kmq.ErrShutdown))
+			}
+			return finish(nil)
 		}
 		ev := eventFromPB(in)
 		if in.Store {

@@ -345,7 +345,7 @@ func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.Queue
 		select {
 		case <-ctx.Done():
 			if s.life.Err() != nil {
-				return status.Error(codes.Unavailable, kmq.ErrShutdown.Error())
+				return errShuttingDown
 			}
 			return nil
 		case err := <-recvErr:
@@ -429,16 +429,24 @@ func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesU
 	defer wg.Wait()
 	out := &lockedSender[kubemqpb.QueuesUpstreamResponse]{send: stream.Send}
 	sem := make(chan struct{}, 16)
+	reqs, recvErr := recvLoop(ctx, stream.Recv)
 	for {
-		in, err := stream.Recv()
-		if err != nil {
+		var in *kubemqpb.QueuesUpstreamRequest
+		select {
+		case in = <-reqs:
+		case err := <-recvErr:
+			if s.life.Err() != nil {
+				return errShuttingDown
+			}
 			if err == io.EOF || ctx.Err() != nil {
-				if s.life.Err() != nil {
-					return status.Error(codes.Unavailable, kmq.ErrShutdown.Error())
-				}
 				return nil
 			}
 			return internalErr(err)
+		case <-ctx.Done():
+			if s.life.Err() != nil {
+				return errShuttingDown
+			}
+			return nil
 		}
 		if len(in.Messages) == 0 {
 			_ = out.Send(&kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, IsError: true, Error: "no messages to send"})

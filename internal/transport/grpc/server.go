@@ -132,6 +132,10 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 }
 
+// errShuttingDown ends long-lived streams at shutdown: Unavailable, which
+// every SDK treats as "reconnect".
+var errShuttingDown = status.Error(codes.Unavailable, kmq.ErrShutdown.Error())
+
 // unaryQueueRPCs report server-level errors as status Unknown; every other
 // RPC uses Internal.
 var unaryQueueRPCs = map[string]bool{

@@ -52,10 +52,7 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 			return false
 		}
 		_ = sm.Ack()
-		q.mu.Lock()
-		q.expired++
 		q.stats.Expire(stats.Queues, q.channel)
-		q.mu.Unlock()
 		if expired != nil {
 			*expired++
 		}
@@ -75,10 +72,8 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 	m.Policy.DelaySeconds = 0 // served
 	q.mu.Lock()
 	q.leases[sm.Seq] = d
-	q.delivered++
 	q.stats.Out(stats.Queues, q.channel, len(m.Body))
 	q.mu.Unlock()
-	s.delivered.Add(1)
 	return d
 }
 

@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/heraldmq/herald/internal/engine"
@@ -88,9 +87,6 @@ type Service struct {
 	mu     sync.Mutex
 	queues map[string]*queue
 
-	sent      atomic.Int64
-	delivered atomic.Int64
-
 	stop chan struct{}
 	wg   sync.WaitGroup
 
@@ -116,9 +112,6 @@ type queue struct {
 	esChannel string
 	esDurable string
 	stats     *stats.Registry
-	sent      int64
-	delivered int64
-	expired   int64
 }
 
 // New returns a queues service; Close stops its heartbeat goroutine.
@@ -315,9 +308,6 @@ func (p *pending) wait(ctx context.Context) Result {
 		return p.res
 	}
 	p.res.SentAt = time.Now().UnixNano()
-	p.q.mu.Lock()
-	p.q.sent++
-	p.q.mu.Unlock()
 	p.q.stats.In(stats.Queues, p.q.channel, p.size)
 	return p.res
 }
@@ -366,7 +356,6 @@ func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pendin
 		}
 		return s.eng.PublishStored(ctx, subject, data, opts)
 	}
-	s.sent.Add(1)
 	return p
 }
 
@@ -385,9 +374,6 @@ func (s *Service) store(ctx context.Context, channel string, m *Message, msgID s
 		}
 	}
 	if err == nil {
-		q.mu.Lock()
-		q.sent++
-		q.mu.Unlock()
 		q.stats.In(stats.Queues, channel, len(m.Body))
 	}
 	return err

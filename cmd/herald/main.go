@@ -43,6 +43,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
 	})
 	root.AddCommand(newServerCmd(stdout, stderr))
+	root.AddCommand(clientCommands()...)
 	return root
 }
 

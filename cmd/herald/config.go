@@ -251,7 +251,9 @@ func loadConfig(fs *pflag.FlagSet, env []string) (Config, error) {
 	}
 
 	// The environment.
-	known := map[string]bool{configEnv: true}
+	// the client commands' variables are not server settings, but not unknown
+	known := map[string]bool{configEnv: true, envPrefix + "ADDRESS": true, envPrefix + "CLIENT_ID": true,
+		envPrefix + "TOKEN": true, envPrefix + "TRANSPORT": true}
 	for i := range settings {
 		s := &settings[i]
 		name := envName(s.name)

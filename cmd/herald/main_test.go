@@ -175,13 +175,13 @@ func TestHeraldBinary(t *testing.T) {
 		}
 		exited := make(chan error, 1)
 		out := lines(stdout)
-		go func() {
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		addr := waitReady(t, out, 60*time.Second, stderr.String)
+		go func() { // only after the ready line: the drain must not take it
 			for range out { // read stdout to EOF before Wait closes the pipe
 			}
 			exited <- cmd.Wait()
 		}()
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		addr := waitReady(t, out, 60*time.Second, stderr.String)
 
 		res := ping(t, addr)
 		if res.Host != "e2e-node" || !strings.Contains(res.Version, server.Version) {

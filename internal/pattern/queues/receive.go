@@ -191,6 +191,9 @@ func (r *ReceiveResult) Settle(ctx context.Context, delivered bool) {
 			err = r.s.ack(d)
 		}
 		if err != nil {
+			if errors.Is(err, engine.ErrNoStream) || errors.Is(err, engine.ErrStreamNotFound) {
+				continue // the channel was deleted meanwhile: nothing left to settle
+			}
 			r.s.log.Warn("settling a receive failed", "channel", d.q.channel, "delivered", delivered, "err", err)
 		}
 	}

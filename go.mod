@@ -3,6 +3,7 @@ module github.com/heraldmq/herald
 go 1.26.8
 
 require (
+	github.com/gorilla/websocket v1.5.1
 	github.com/kubemq-io/kubemq-go v1.9.0
 	github.com/kubemq-io/protobuf v1.3.1
 	github.com/nats-io/nats-server/v2 v2.15.2
@@ -22,7 +23,6 @@ require (
 	github.com/golang/groupcache v0.0.0-20210331224755-41bb18bfe9da // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
-	github.com/gorilla/websocket v1.5.1 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect

@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc"
-
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 )
 
@@ -31,8 +29,7 @@ type Client struct {
 	ServerInfo *ServerInfo
 
 	opts   *Options
-	conn   *grpc.ClientConn
-	rpc    kubemqpb.KubemqClient
+	t      transport // gRPC or REST
 	closed atomic.Bool
 	// life ends when the client closes; every goroutine of the client
 	// watches it.
@@ -45,10 +42,12 @@ type Client struct {
 	closeErr error
 }
 
-// NewClient connects to the server the options name. It does not wait for
-// the server unless WithCheckConnection(true) is given: calls made while the
-// server is unreachable fail with codes.Unavailable, and subscriptions keep
-// retrying (see WithAutoReconnect).
+// NewClient connects to the server the options name: over gRPC to
+// WithAddress (the default), or over REST and WebSockets to WithUri with
+// WithTransportType(TransportTypeRest). It does not wait for the server
+// unless WithCheckConnection(true) is given: calls made while the server is
+// unreachable fail with codes.Unavailable, and subscriptions keep retrying
+// (see WithAutoReconnect).
 //
 // As in kubemq-go, the client closes itself when ctx ends: pass a context
 // that lives as long as the client should (or context.Background() and call
@@ -63,19 +62,24 @@ func NewClient(ctx context.Context, op ...Option) (*Client, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.transportType == TransportTypeRest {
-		return nil, errRESTNotImplemented
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	conn, err := dial(opts)
-	if err != nil {
-		return nil, err
+	c := &Client{ServerInfo: &ServerInfo{}, opts: opts}
+	if opts.transportType == TransportTypeRest {
+		t, err := newRESTTransport(opts, c)
+		if err != nil {
+			return nil, err
+		}
+		c.t = t
+	} else {
+		conn, err := dial(opts)
+		if err != nil {
+			return nil, err
+		}
+		c.t = &grpcTransport{conn: conn, rpc: kubemqpb.NewKubemqClient(&wireConn{cc: conn, token: opts.authToken, closed: &c.closed})}
 	}
-	c := &Client{ServerInfo: &ServerInfo{}, opts: opts, conn: conn}
 	c.life, c.stop = context.WithCancel(context.Background())
-	c.rpc = kubemqpb.NewKubemqClient(&wireConn{cc: conn, token: opts.authToken, closed: &c.closed})
 	c.stopCtx = context.AfterFunc(ctx, func() { _ = c.Close() })
 	if opts.checkConnection {
 		si, err := c.Ping(ctx)
@@ -98,7 +102,7 @@ func (c *Client) Close() error {
 		c.mu.Unlock()
 		c.stopCtx()
 		c.stop()
-		c.closeErr = c.conn.Close()
+		c.closeErr = c.t.close()
 		c.wg.Wait()
 	})
 	return c.closeErr
@@ -136,7 +140,7 @@ func (c *Client) Ping(ctx context.Context) (*ServerInfo, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.rpc.Ping(ctx, &kubemqpb.Empty{})
+	res, err := c.t.ping(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +154,13 @@ func (c *Client) Ping(ctx context.Context) (*ServerInfo, error) {
 
 // GetGRPCRawClient returns the generated gRPC client over the client's
 // connection: it calls the wire method names (/kubemq.kubemq/…), sends the
-// token, and its errors are *Error values like the client's own.
+// token, and its errors are *Error values like the client's own. Over the
+// REST transport there is none: it returns ErrNotSupportedOverREST.
 func (c *Client) GetGRPCRawClient() (kubemqpb.KubemqClient, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	return c.rpc, nil
+	return c.t.raw()
 }
 
 // clientID returns id, or the client's id when id is empty.

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -31,45 +32,60 @@ import (
 
 func TestNewClientPingAndServerInfo(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
-	ctx := testCtx(t, 10*time.Second)
-	c, err := client.NewClient(context.Background(), client.WithAddress(srv.Host, srv.Port),
-		client.WithClientId("pinger"), client.WithCheckConnection(true), client.WithTransportType(client.TransportTypeGRPC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if c.ServerInfo == nil || c.ServerInfo.Version == "" || c.ServerInfo.ServerStartTime == 0 {
-		t.Fatalf("ServerInfo %+v", c.ServerInfo)
-	}
-	info, err := c.Ping(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(info.Version, "2.") || info.Host == "" {
-		t.Fatalf("Ping %+v", info)
-	}
+	overBoth(t, func(t *testing.T, tr tport) {
+		srv := newServer(t)
+		ctx := testCtx(t, 10*time.Second)
+		opts := tr.addr(srv, client.WithClientId("pinger"), client.WithCheckConnection(true))
+		if !tr.rest {
+			opts = append(opts, client.WithTransportType(client.TransportTypeGRPC))
+		}
+		c, err := client.NewClient(context.Background(), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if c.ServerInfo == nil || c.ServerInfo.Version == "" || c.ServerInfo.ServerStartTime == 0 {
+			t.Fatalf("ServerInfo %+v", c.ServerInfo)
+		}
+		info, err := c.Ping(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(info.Version, "2.") || info.Host == "" {
+			t.Fatalf("Ping %+v", info)
+		}
+	})
 }
 
 func TestNewClientRefusesBadOptions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for name, opts := range map[string][]client.Option{
-		"no host":   {client.WithAddress("", 50000)},
-		"no port":   {client.WithAddress("localhost", 0)},
-		"rest uri":  {client.WithTransportType(client.TransportTypeRest)},
-		"transport": {client.WithAddress("localhost", 1), client.WithTransportType(client.TransportType(7))},
-		"cert file": {client.WithAddress("localhost", 1), client.WithCredentials(filepath.Join(t.TempDir(), "none.pem"), "")},
-		"cert data": {client.WithAddress("localhost", 1), client.WithCertificate("not a pem", "")},
+		"no host":     {client.WithAddress("", 50000)},
+		"no port":     {client.WithAddress("localhost", 0)},
+		"rest uri":    {client.WithTransportType(client.TransportTypeRest)},
+		"transport":   {client.WithAddress("localhost", 1), client.WithTransportType(client.TransportType(7))},
+		"cert file":   {client.WithAddress("localhost", 1), client.WithCredentials(filepath.Join(t.TempDir(), "none.pem"), "")},
+		"cert data":   {client.WithAddress("localhost", 1), client.WithCertificate("not a pem", "")},
+		"rest scheme": {client.WithTransportType(client.TransportTypeRest), client.WithUri("grpc://localhost:9090")},
+		"rest host":   {client.WithTransportType(client.TransportTypeRest), client.WithUri("http://")},
+		"rest tls over http": {client.WithTransportType(client.TransportTypeRest), client.WithUri("http://localhost:9090"),
+			client.WithCertificate("not checked", "")},
+		"rest cert file": {client.WithTransportType(client.TransportTypeRest), client.WithUri("https://localhost:9090"),
+			client.WithCredentials(filepath.Join(t.TempDir(), "none.pem"), "")},
+		"rest cert data": {client.WithTransportType(client.TransportTypeRest), client.WithUri("https://localhost:9090"),
+			client.WithCertificate("not a pem", "")},
 	} {
 		if _, err := client.NewClient(ctx, opts...); err == nil {
 			t.Errorf("%s: NewClient succeeded", name)
 		}
 	}
-	_, err := client.NewClient(ctx, client.WithTransportType(client.TransportTypeRest), client.WithUri("http://localhost:9090"))
-	if err == nil || !strings.Contains(err.Error(), "REST transport not implemented yet") {
+	// Like gRPC, REST does not contact the server unless asked to.
+	c, err := client.NewClient(ctx, client.WithTransportType(client.TransportTypeRest), client.WithUri("http://localhost:1/"))
+	if err != nil {
 		t.Fatalf("REST: %v", err)
 	}
+	_ = c.Close()
 	if err := client.GetDefaultOptions().Validate(); !errors.Is(err, client.ErrInvalidArgument) {
 		t.Fatalf("default options validate: %v", err)
 	}
@@ -77,84 +93,94 @@ func TestNewClientRefusesBadOptions(t *testing.T) {
 
 func TestNewClientCheckConnectionFailsWithoutServer(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	ctx := testCtx(t, 10*time.Second)
-	_, err = client.NewClient(ctx, client.WithAddress("127.0.0.1", port), client.WithCheckConnection(true))
-	if status.Code(err) != codes.Unavailable {
-		t.Fatalf("want Unavailable, got %v", err)
-	}
-	// Without the check, NewClient succeeds and calls fail.
-	c, err := client.NewClient(ctx, client.WithAddress("127.0.0.1", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Ping(ctx); status.Code(err) != codes.Unavailable {
-		t.Fatalf("Ping: %v", err)
-	}
+	overBoth(t, func(t *testing.T, tr tport) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		ctx := testCtx(t, 10*time.Second)
+		addr := []client.Option{client.WithAddress("127.0.0.1", port)}
+		if tr.rest {
+			addr = []client.Option{client.WithTransportType(client.TransportTypeRest), client.WithUri(fmt.Sprintf("http://127.0.0.1:%d", port))}
+		}
+		_, err = client.NewClient(ctx, append(addr, client.WithCheckConnection(true))...)
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("want Unavailable, got %v", err)
+		}
+		// Without the check, NewClient succeeds and calls fail.
+		c, err := client.NewClient(ctx, addr...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Ping(ctx); status.Code(err) != codes.Unavailable {
+			t.Fatalf("Ping: %v", err)
+		}
+	})
 }
 
 func TestCloseEndsEverything(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
-	c := newClient(t, srv)
-	ctx := testCtx(t, 10*time.Second)
-	errCh := make(chan error, 10)
-	events, err := c.SubscribeToEvents(ctx, uniq("close"), "", errCh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, err := c.SubscribeToEventsStore(ctx, uniq("close"), "", nil, client.StartFromNewEvents())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	closed(t, events, 5*time.Second)
-	closed(t, stored, 5*time.Second)
-	if err := c.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if _, err := c.Ping(ctx); !errors.Is(err, client.ErrClientClosed) {
-		t.Fatalf("Ping after Close: %v", err)
-	}
-	if err := c.E().SetChannel("x").SetBody([]byte("x")).Send(ctx); !errors.Is(err, client.ErrClientClosed) {
-		t.Fatalf("Send after Close: %v", err)
-	}
-	if _, err := c.SubscribeToEvents(ctx, "x", "", nil); !errors.Is(err, client.ErrClientClosed) {
-		t.Fatalf("Subscribe after Close: %v", err)
-	}
-	if _, err := c.GetGRPCRawClient(); !errors.Is(err, client.ErrClientClosed) {
-		t.Fatalf("GetGRPCRawClient after Close: %v", err)
-	}
+	overBoth(t, func(t *testing.T, tr tport) {
+		srv := newServer(t)
+		c := tr.newClient(t, srv)
+		ctx := testCtx(t, 10*time.Second)
+		errCh := make(chan error, 10)
+		events, err := c.SubscribeToEvents(ctx, uniq("close"), "", errCh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := c.SubscribeToEventsStore(ctx, uniq("close"), "", nil, client.StartFromNewEvents())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		closed(t, events, 5*time.Second)
+		closed(t, stored, 5*time.Second)
+		if err := c.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		if _, err := c.Ping(ctx); !errors.Is(err, client.ErrClientClosed) {
+			t.Fatalf("Ping after Close: %v", err)
+		}
+		if err := c.E().SetChannel("x").SetBody([]byte("x")).Send(ctx); !errors.Is(err, client.ErrClientClosed) {
+			t.Fatalf("Send after Close: %v", err)
+		}
+		if _, err := c.SubscribeToEvents(ctx, "x", "", nil); !errors.Is(err, client.ErrClientClosed) {
+			t.Fatalf("Subscribe after Close: %v", err)
+		}
+		if _, err := c.GetGRPCRawClient(); !errors.Is(err, client.ErrClientClosed) {
+			t.Fatalf("GetGRPCRawClient after Close: %v", err)
+		}
+	})
 }
 
 func TestClientClosesWithItsContext(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	c, err := client.NewClient(ctx, client.WithAddress(srv.Host, srv.Port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	events, err := c.SubscribeToEvents(context.Background(), uniq("ctx"), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	closed(t, events, 5*time.Second)
-	eventually(t, 5*time.Second, func() error {
-		if _, err := c.Ping(context.Background()); !errors.Is(err, client.ErrClientClosed) {
-			return errors.New("still open")
+	overBoth(t, func(t *testing.T, tr tport) {
+		srv := newServer(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		c, err := client.NewClient(ctx, tr.addr(srv)...)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		defer c.Close()
+		events, err := c.SubscribeToEvents(context.Background(), uniq("ctx"), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		closed(t, events, 5*time.Second)
+		eventually(t, 5*time.Second, func() error {
+			if _, err := c.Ping(context.Background()); !errors.Is(err, client.ErrClientClosed) {
+				return errors.New("still open")
+			}
+			return nil
+		})
 	})
 }
 

@@ -164,7 +164,7 @@ func (c *Client) sendCommand(ctx context.Context, cmd *Command) (*CommandRespons
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.rpc.SendRequest(ctx, &kubemqpb.Request{
+	res, err := c.t.sendRequest(ctx, &kubemqpb.Request{
 		RequestID: cmd.Id, RequestTypeData: kubemqpb.Request_Command, ClientID: c.clientID(cmd.ClientId),
 		Channel: cmd.Channel, Metadata: cmd.Metadata, Body: cmd.Body, Timeout: timeoutMS(cmd.Timeout), Tags: cmd.Tags,
 	})

@@ -57,8 +57,16 @@ var ErrNoTransportConnection = errors.New("no transport layer established, abort
 // Error() returns the original text; Unwrap gives the conditions above (for
 // errors.Is) and the original error.
 type Error struct {
-	// Code is the gRPC status code, or codes.OK for an in-band error.
+	// Code is the gRPC status code, or codes.OK for an in-band error. Over
+	// the REST transport it is the code Herald's gRPC front gives the same
+	// error (Internal, or Unknown for queue calls), or the one the HTTP
+	// status means (503 Unavailable, 401 Unauthenticated, 404 Unimplemented,
+	// …); a server that cannot be reached is Unavailable on both.
 	Code codes.Code
+	// HTTPStatus is the HTTP status of a REST answer; 0 over gRPC, for
+	// in-band errors, for errors a WebSocket reported, and when no answer
+	// came.
+	HTTPStatus int
 	// Message is the server's text, e.g. "Error 301: timeout for request message".
 	Message string
 
@@ -177,6 +185,23 @@ func wrapError(err error, closed bool) error {
 		out.kinds = append(out.kinds, ErrClientClosed)
 	}
 	return out
+}
+
+// contextError is the *Error for a call that ended with its context, as
+// gRPC reports it: codes.DeadlineExceeded (ErrTimeout) or codes.Canceled,
+// plus ErrClientClosed when the client was closed.
+func contextError(ctxErr, cause error, closed bool) error {
+	code, kinds := codes.Canceled, []error{context.Canceled}
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		code, kinds = codes.DeadlineExceeded, []error{ErrTimeout, context.DeadlineExceeded}
+	}
+	if closed {
+		kinds = append(kinds, ErrClientClosed)
+	}
+	if cause == nil {
+		cause = ctxErr
+	}
+	return &Error{Code: code, Message: ctxErr.Error(), kinds: kinds, cause: cause}
 }
 
 // InBandError returns the *Error for an error text a server reported in a

@@ -107,7 +107,7 @@ func (c *Client) sendEvent(ctx context.Context, e *Event) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	res, err := c.rpc.SendEvent(ctx, e.toPB(c))
+	res, err := c.t.sendEvent(ctx, e.toPB(c))
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (c *Client) StreamEvents(ctx context.Context, eventsCh chan *Event, errCh c
 	c.retry(ctx, "events stream", errCh, func(ctx context.Context) (bool, error) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		stream, err := c.rpc.SendEventsStream(ctx)
+		stream, err := c.t.sendEventsStream(ctx)
 		if err != nil {
 			return false, err
 		}

@@ -136,7 +136,7 @@ func (c *Client) sendEventStore(ctx context.Context, es *EventStore) (*EventStor
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.rpc.SendEvent(ctx, es.toPB(c))
+	res, err := c.t.sendEvent(ctx, es.toPB(c))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (c *Client) StreamEventsStore(ctx context.Context, eventsCh chan *EventStor
 	c.retry(ctx, "events store stream", errCh, func(ctx context.Context) (bool, error) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		stream, err := c.rpc.SendEventsStream(ctx)
+		stream, err := c.t.sendEventsStream(ctx)
 		if err != nil {
 			return false, err
 		}

@@ -66,6 +66,51 @@ func ExampleNewClient() {
 	// Output: KubeMQ API version: 2.
 }
 
+// The REST transport: the same API over HTTP and WebSockets (port 9090).
+func ExampleNewClient_rest() {
+	srv := startHerald()
+	defer srv.stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := client.NewClient(ctx,
+		client.WithTransportType(client.TransportTypeRest),
+		client.WithUri("http://"+srv.RESTAddr().String()),
+		client.WithClientId("example"),
+		client.WithCheckConnection(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// A query answered by a responder subscribed over a WebSocket.
+	queries, err := c.SubscribeToQueries(ctx, "prices", "", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		for q := range queries {
+			_ = c.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetBody([]byte("42.5")).Send(ctx)
+		}
+	}()
+	var resp *client.QueryResponse
+	for range 100 { // the responder subscribes asynchronously
+		if resp, err = c.Q().SetChannel("prices").SetMetadata("ACME").SetTimeout(time.Second).Send(ctx); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("ACME:", string(resp.Body))
+	_, err = c.GetGRPCRawClient()
+	fmt.Println(errors.Is(err, client.ErrNotSupportedOverREST))
+	// Output:
+	// ACME: 42.5
+	// true
+}
+
 // Events: real-time pub/sub to the subscribers connected at the time.
 func ExampleClient_SubscribeToEvents() {
 	srv := startHerald()

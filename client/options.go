@@ -1,8 +1,6 @@
 package client
 
 import (
-	"errors"
-	"strings"
 	"time"
 )
 
@@ -36,8 +34,10 @@ type Option interface {
 // TransportType selects how the client talks to the server.
 type TransportType int
 
-// The transports. Only gRPC is implemented; REST comes with Herald's REST
-// front end.
+// The transports: gRPC (WithAddress, port 50000) and REST with WebSockets
+// (WithUri, port 9090). They offer the same API, except the queue stream
+// API of package queuesstream and GetGRPCRawClient, which need gRPC (see
+// ErrNotSupportedOverREST).
 const (
 	TransportTypeGRPC TransportType = iota
 	TransportTypeRest
@@ -59,7 +59,6 @@ type Options struct {
 	defaultCacheTTL      time.Duration
 	transportType        TransportType
 	restURI              string
-	webSocketURI         string
 	autoReconnect        bool
 	reconnectInterval    time.Duration
 	maxReconnect         int
@@ -80,11 +79,13 @@ func WithAddress(host string, port int) Option {
 	})
 }
 
-// WithUri sets the address of the REST transport, e.g. http://localhost:9090.
+// WithUri sets the address of the REST transport (see TransportTypeRest),
+// e.g. http://localhost:9090, or https://… for TLS (WithCredentials and
+// WithCertificate then name the CA). WebSockets go to the same address
+// with ws:// or wss://. A path is kept as a prefix of every route.
 func WithUri(uri string) Option {
 	return funcOption(func(o *Options) {
 		o.restURI = uri
-		o.webSocketURI = strings.Replace(uri, "http", "ws", 1)
 	})
 }
 
@@ -109,7 +110,8 @@ func WithCertificate(certData, serverOverrideDomain string) Option {
 }
 
 // WithToken sets the token sent with every call as the gRPC metadata
-// "authorization", as KubeMQ clients send it.
+// "authorization", as KubeMQ clients send it; over REST it is the header
+// "Authorization: Bearer <token>" of every request and WebSocket dial.
 func WithToken(token string) Option {
 	return funcOption(func(o *Options) {
 		o.authToken = token
@@ -195,7 +197,10 @@ func WithCheckConnection(value bool) Option {
 
 // WithKeepalive sets the interval of gRPC keepalive pings (default 10 s,
 // which Herald permits; gRPC raises shorter intervals to 10 s). 0 or less
-// turns pings off. The KubeMQ reference server tolerates a ping only every
+// turns pings off. Over REST it is the interval of the WebSocket pings of
+// subscriptions and streams: a socket that stays silent for 5 s after a
+// ping (or the interval, when shorter) counts as lost, and a subscription
+// then reconnects. The KubeMQ reference server tolerates a ping only every
 // 5 minutes; the connection then recovers on its own (gRPC doubles the
 // interval when told "too_many_pings"), but turning pings off avoids the
 // interruptions.
@@ -240,6 +245,3 @@ func (o *Options) Validate() error {
 	}
 	return nil
 }
-
-// errRESTNotImplemented is returned by NewClient for TransportTypeRest.
-var errRESTNotImplemented = errors.New("client: REST transport not implemented yet")

@@ -180,7 +180,7 @@ func (c *Client) sendQuery(ctx context.Context, q *Query) (*QueryResponse, error
 		}
 		req.CacheKey, req.CacheTTL = q.CacheKey, cacheTTLSeconds(ttl)
 	}
-	res, err := c.rpc.SendRequest(ctx, req)
+	res, err := c.t.sendRequest(ctx, req)
 	if err != nil {
 		return nil, err
 	}

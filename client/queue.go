@@ -299,7 +299,7 @@ func (c *Client) SendQueueMessage(ctx context.Context, msg *QueueMessage) (*Send
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.rpc.SendQueueMessage(ctx, msg.wire(c))
+	res, err := c.t.sendQueueMessage(ctx, msg.wire(c))
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +316,7 @@ func (c *Client) SendQueueMessages(ctx context.Context, msgs []*QueueMessage) ([
 	for _, m := range msgs {
 		batch.Messages = append(batch.Messages, m.wire(c))
 	}
-	res, err := c.rpc.SendQueueMessagesBatch(ctx, batch)
+	res, err := c.t.sendQueueMessagesBatch(ctx, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -460,7 +460,7 @@ func (c *Client) ReceiveQueueMessages(ctx context.Context, req *ReceiveQueueMess
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.rpc.ReceiveQueueMessages(ctx, &kubemqpb.ReceiveQueueMessagesRequest{
+	res, err := c.t.receiveQueueMessages(ctx, &kubemqpb.ReceiveQueueMessagesRequest{
 		RequestID: req.RequestID, ClientID: c.clientID(req.ClientID), Channel: req.Channel,
 		MaxNumberOfMessages: req.MaxNumberOfMessages, WaitTimeSeconds: req.WaitTimeSeconds, IsPeak: req.IsPeak,
 	})
@@ -582,7 +582,7 @@ func (c *Client) AckAllQueueMessages(ctx context.Context, req *AckAllQueueMessag
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.rpc.AckAllQueueMessages(ctx, &kubemqpb.AckAllQueueMessagesRequest{
+	res, err := c.t.ackAllQueueMessages(ctx, &kubemqpb.AckAllQueueMessagesRequest{
 		RequestID: req.RequestID, ClientID: c.clientID(req.ClientID), Channel: req.Channel, WaitTimeSeconds: req.WaitTimeSeconds,
 	})
 	if err != nil {
@@ -638,7 +638,7 @@ func (c *Client) QueuesInfo(ctx context.Context, filter string) (*QueuesInfo, er
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.rpc.QueuesInfo(ctx, &kubemqpb.QueuesInfoRequest{RequestID: nuid.Next(), QueueName: filter})
+	res, err := c.t.queuesInfo(ctx, &kubemqpb.QueuesInfoRequest{RequestID: nuid.Next(), QueueName: filter})
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 	"github.com/heraldmq/herald/client/common"
 )
@@ -83,7 +81,9 @@ func (q *QueuesClient) AckAll(ctx context.Context, request *AckAllQueueMessagesR
 // non-empty response, and with each error (after which it waits with
 // backoff before the next pull). It stops when ctx ends, the client closes,
 // or the returned channel is closed or sent to; the pull in flight is then
-// cancelled, and Herald returns what it had taken to the queue.
+// cancelled, and Herald returns what it had taken to the queue — unless its
+// answer had already arrived: those messages are off the queue, so
+// onReceive still gets them.
 func (q *QueuesClient) Subscribe(ctx context.Context, request *ReceiveQueueMessagesRequest, onReceive func(response *ReceiveQueueMessagesResponse, err error)) (chan struct{}, error) {
 	if onReceive == nil {
 		return nil, invalidArgument("queue subscription callback function is required")
@@ -102,6 +102,9 @@ func (q *QueuesClient) Subscribe(ctx context.Context, request *ReceiveQueueMessa
 		for {
 			resp, err := request.Send(ctx)
 			if ctx.Err() != nil {
+				if err == nil && !resp.IsError && len(resp.Messages) > 0 {
+					onReceive(resp, nil) // taken as the loop stopped: not lost
+				}
 				return
 			}
 			switch {
@@ -248,7 +251,7 @@ func (q *QueuesClient) Transaction(ctx context.Context, request *QueueTransactio
 	if err := request.Complete(q.client.opts).Validate(); err != nil {
 		return nil, err
 	}
-	stream, err := q.client.rpc.StreamQueueMessage(ctx)
+	stream, err := q.client.t.streamQueueMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +323,7 @@ func isNoNewMessage(err error) bool {
 // QueueTransactionMessageResponse is a message held by Transaction.
 type QueueTransactionMessageResponse struct {
 	client  *QueuesClient
-	stream  grpc.BidiStreamingClient[kubemqpb.StreamQueueMessagesRequest, kubemqpb.StreamQueueMessagesResponse]
+	stream  bidiStream[kubemqpb.StreamQueueMessagesRequest, kubemqpb.StreamQueueMessagesResponse]
 	mu      sync.Mutex
 	Message *QueueMessage
 }

@@ -129,6 +129,5 @@ func (c *Client) sendResponse(ctx context.Context, r *Response) error {
 	if r.Err != nil {
 		res.Executed, res.Error = false, r.Err.Error()
 	}
-	_, err := c.rpc.SendResponse(ctx, res)
-	return err
+	return c.t.sendResponse(ctx, res)
 }

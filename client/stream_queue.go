@@ -6,8 +6,6 @@ import (
 	"io"
 	"sync"
 
-	"google.golang.org/grpc"
-
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 )
 
@@ -35,7 +33,7 @@ type StreamQueueMessage struct {
 
 // sqmStream is the stream of one message.
 type sqmStream struct {
-	stream grpc.BidiStreamingClient[kubemqpb.StreamQueueMessagesRequest, kubemqpb.StreamQueueMessagesResponse]
+	stream bidiStream[kubemqpb.StreamQueueMessagesRequest, kubemqpb.StreamQueueMessagesResponse]
 	cancel context.CancelFunc
 	res    chan *kubemqpb.StreamQueueMessagesResponse
 	done   chan struct{} // closed when the stream ended; err says why
@@ -112,7 +110,7 @@ func (req *StreamQueueMessage) Next(ctx context.Context, visibility, wait int32)
 	}
 	req.end()
 	sctx, cancel := c.linked(ctx)
-	stream, err := c.rpc.StreamQueueMessage(sctx)
+	stream, err := c.t.streamQueueMessage(sctx)
 	if err != nil {
 		cancel()
 		return nil, err

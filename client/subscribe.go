@@ -142,7 +142,7 @@ func (c *Client) SubscribeToEventsWithRequest(ctx context.Context, request *Even
 	out := make(chan *Event, c.bufferSize())
 	what := fmt.Sprintf("events subscription to %q", req.Channel)
 	err := subscribe(c, ctx, what, errCh, out, func(ctx context.Context) (bool, error) {
-		stream, err := c.rpc.SubscribeToEvents(ctx, sub)
+		stream, err := c.t.subscribeToEvents(ctx, sub)
 		if err != nil {
 			return false, err
 		}
@@ -236,7 +236,7 @@ func (c *Client) SubscribeToEventsStoreWithRequest(ctx context.Context, request 
 		if last > 0 && req.Group == "" {
 			sub.EventsStoreTypeData, sub.EventsStoreTypeValue = kubemqpb.Subscribe_StartAtSequence, int64(last+1)
 		}
-		stream, err := c.rpc.SubscribeToEvents(ctx, sub)
+		stream, err := c.t.subscribeToEvents(ctx, sub)
 		if err != nil {
 			return false, err
 		}
@@ -389,7 +389,7 @@ func subscribeRequests[T any](c *Client, ctx context.Context, kind kubemqpb.Subs
 		what = fmt.Sprintf("queries subscription to %q", req.channel)
 	}
 	return subscribe(c, ctx, what, errCh, out, func(ctx context.Context) (bool, error) {
-		stream, err := c.rpc.SubscribeToRequests(ctx, sub)
+		stream, err := c.t.subscribeToRequests(ctx, sub)
 		if err != nil {
 			return false, err
 		}

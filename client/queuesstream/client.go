@@ -2,7 +2,8 @@
 // names of kubemq-go's queues_stream package: sends go over one upstream
 // stream (QueuesUpstream), and Poll takes messages in transactions over one
 // downstream stream (QueuesDownstream) that are settled as a whole (AckAll,
-// NAckAll, ReQueueAll) or by message or sequence range.
+// NAckAll, ReQueueAll) or by message or sequence range. It speaks gRPC only:
+// the KubeMQ REST API has no queue streams (see client.ErrNotSupportedOverREST).
 //
 // Code written for kubemq-go compiles by changing the import to
 //
@@ -58,8 +59,9 @@ func NewQueuesStreamClient(ctx context.Context, op ...Option) (*QueuesStreamClie
 		return nil, err
 	}
 	rpc, err := c.GetGRPCRawClient()
-	if err != nil {
-		return nil, err
+	if err != nil { // the REST transport has no queue streams
+		_ = c.Close()
+		return nil, fmt.Errorf("queuesstream: the queue stream API needs the gRPC transport: %w", err)
 	}
 	q := &QueuesStreamClient{c: c, rpc: rpc, clientID: opts.clientID, notify: opts.notify}
 	q.upstream = &upstream{q: q, pending: map[string]chan upResult{}}

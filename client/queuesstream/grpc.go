@@ -2,6 +2,7 @@ package queuesstream
 
 import (
 	"context"
+	"fmt"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 	"github.com/heraldmq/herald/client"
@@ -30,7 +31,8 @@ func NewGrpcClient(ctx context.Context, op ...Option) (*GrpcClient, error) {
 	}
 	rpc, err := c.GetGRPCRawClient()
 	if err != nil {
-		return nil, err
+		_ = c.Close()
+		return nil, fmt.Errorf("queuesstream: the raw gRPC client needs the gRPC transport: %w", err)
 	}
 	return &GrpcClient{KubemqClient: rpc, c: c, clientID: opts.clientID}, nil
 }

@@ -286,12 +286,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		durable = "C_" + nameToken(sub.ClientID)
 	}
 	key := stream + "/" + durable
-	s.mu.Lock()
-	busy := sub.Group == "" && s.active[key] > 0
-	if !busy {
-		s.active[key]++
-	}
-	s.mu.Unlock()
+	busy := !s.claim(ctx, key, sub.Group == "")
 	if busy {
 		// The reference refuses a second subscription per client id; Herald
 		// serves it from its own cursor with the start it asked for.
@@ -428,4 +423,34 @@ func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
 		}
 	}
 	return out, nil
+}
+
+// claimWait is how long a subscription waits for the previous one with the
+// same (client id, channel) to finish ending: a client that reconnects at
+// once must resume from the durable cursor, not be taken for a second,
+// concurrent subscription.
+const claimWait = time.Second
+
+// claim takes the durable cursor key for a subscription. Group members
+// share it; without a group it is exclusive, and claim reports false when
+// another subscription still holds it after claimWait.
+func (s *Service) claim(ctx context.Context, key string, exclusive bool) bool {
+	deadline := time.Now().Add(claimWait)
+	for {
+		s.mu.Lock()
+		if !exclusive || s.active[key] == 0 {
+			s.active[key]++
+			s.mu.Unlock()
+			return true
+		}
+		s.mu.Unlock()
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -108,9 +108,12 @@ func (s *Server) serviceDesc() *grpc.ServiceDesc {
 	return &desc
 }
 
+// SetReady lets calls in; before it every call but Ping is answered
+// Unavailable. The embedding server calls it once its listeners are open.
+func (s *Server) SetReady() { s.ready.Store(true) }
+
 // Serve accepts connections on lis until Shutdown.
 func (s *Server) Serve(lis net.Listener) error {
-	s.ready.Store(true)
 	return s.grpc.Serve(lis)
 }
 

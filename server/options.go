@@ -29,6 +29,9 @@ type Options struct {
 	// RESTAddr is the REST and WebSocket listen address (default :9090);
 	// RESTOff serves no REST.
 	RESTAddr string
+	// RESTBodyLimit caps REST request bodies in bytes; larger ones get 413
+	// (default 140 MiB: a 100 MiB message in base64 JSON).
+	RESTBodyLimit int64
 	// HTTPAddr is the dashboard and metrics listen address (default :8080).
 	HTTPAddr string
 	// NATSAddr, when set, opens the embedded NATS client port as a side door
@@ -154,6 +157,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxMessageSize < 0 {
 		errs = append(errs, fmt.Errorf("max message size %d: must not be negative", o.MaxMessageSize))
+	}
+	if o.RESTBodyLimit < 0 {
+		errs = append(errs, fmt.Errorf("rest body limit %d: must not be negative", o.RESTBodyLimit))
 	}
 	if o.SubscriberBuffer < 0 {
 		errs = append(errs, fmt.Errorf("subscriber buffer %d: must not be negative", o.SubscriberBuffer))

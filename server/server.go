@@ -168,7 +168,7 @@ func (s *Server) Start() (err error) {
 			_ = s.grpcLis.Close()
 			return fmt.Errorf("server: rest listener: %w", err)
 		}
-		s.rest = rest.New(rest.Config{Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, Logger: s.log}, s.grpc)
+		s.rest = rest.New(rest.Config{Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, BodyLimit: s.opts.RESTBodyLimit, Logger: s.log}, s.grpc)
 		s.restErr = make(chan error, 1)
 		go func() {
 			err := s.rest.Serve(s.restLis)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubemq-io/kubemq-go"
 
+	"github.com/heraldmq/herald/server"
 	"github.com/heraldmq/herald/server/heraldtest"
 )
 
@@ -282,5 +283,49 @@ func TestRESTSubscribeHandshakeErrors(t *testing.T) {
 	code, env, raw := restCall(t, srv, "GET", "/subscribe/requests?&client_id=a&channel=x&subscribe_type=events", "", "")
 	if code != 400 || !strings.Contains(env.Message, "Error 207") {
 		t.Errorf("requests with events type: %d %s", code, raw)
+	}
+}
+
+func TestRESTBodyLimit(t *testing.T) {
+	srv := heraldtest.NewServer(t, server.Options{RESTBodyLimit: 1024})
+	code, _, raw := restCall(t, srv, "POST", "/send/event", "application/json", `{"ClientID":"a","Channel":"b","Body":"`+strings.Repeat("QUFB", 400)+`"}`)
+	if code != 413 || raw != `{"error_code":413,"message":"Request Entity Too Large"}` {
+		t.Fatalf("over the limit: %d %s", code, raw)
+	}
+	if code, env, _ := restCall(t, srv, "POST", "/send/event", "application/json", `{"ClientID":"a","Channel":"b","Body":"aGk="}`); code != 200 || env.IsError {
+		t.Fatalf("under the limit: %d %+v", code, env)
+	}
+}
+
+// TestRESTOfficialStreamEvents: kubemq-go's REST StreamEvents publishes over
+// /send/stream (it sends its own struct, whose unknown keys are ignored).
+func TestRESTOfficialStreamEvents(t *testing.T) {
+	srv := heraldtest.NewServer(t)
+	rc := newRESTClient(t, srv, "rest-stream")
+	gc := newClient(t, srv, "grpc-stream")
+	ctx := testCtx(t, 20*time.Second)
+	ch := uniq("rest.stream")
+	errCh := make(chan error, 4)
+	sub, err := gc.SubscribeToEvents(ctx, ch, "", errCh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan *kubemq.Event, 16)
+	go rc.StreamEvents(ctx, in, errCh)
+	deadline := time.After(10 * time.Second)
+	for {
+		in <- rc.E().SetChannel(ch).SetBody([]byte("streamed"))
+		select {
+		case e := <-sub:
+			if string(e.Body) != "streamed" {
+				t.Fatalf("body %q", e.Body)
+			}
+			return
+		case err := <-errCh:
+			t.Fatal(err)
+		case <-deadline:
+			t.Fatal("nothing arrived from the REST stream")
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nuid"
-
 	"github.com/heraldmq/herald/client/common"
 )
 
@@ -27,7 +25,7 @@ const (
 func channelRequest(ctx context.Context, client *Client, clientId, metadata string, tags map[string]string) (*QueryResponse, error) {
 	request := NewQuery().
 		SetChannel(requestChannel).
-		SetId(nuid.Next()).
+		SetId(newID()).
 		SetClientId(clientId).
 		SetMetadata(metadata).
 		SetTags(tags).

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nuid"
-
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 )
 
@@ -235,7 +233,7 @@ func (c *Client) StreamEventsStore(ctx context.Context, eventsCh chan *EventStor
 				}
 				ev := es.toPB(c)
 				if ev.EventID == "" {
-					ev.EventID = nuid.Next()
+					ev.EventID = newID()
 				}
 				ev.ClientID = c.clientID(es.ClientId)
 				mu.Lock()

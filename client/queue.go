@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/nats-io/nuid"
-
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 )
 
@@ -312,7 +310,7 @@ func (c *Client) SendQueueMessages(ctx context.Context, msgs []*QueueMessage) ([
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	batch := &kubemqpb.QueueMessagesBatchRequest{BatchID: nuid.Next(), Messages: make([]*kubemqpb.QueueMessage, 0, len(msgs))}
+	batch := &kubemqpb.QueueMessagesBatchRequest{BatchID: newID(), Messages: make([]*kubemqpb.QueueMessage, 0, len(msgs))}
 	for _, m := range msgs {
 		batch.Messages = append(batch.Messages, m.wire(c))
 	}
@@ -638,7 +636,7 @@ func (c *Client) QueuesInfo(ctx context.Context, filter string) (*QueuesInfo, er
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.t.queuesInfo(ctx, &kubemqpb.QueuesInfoRequest{RequestID: nuid.Next(), QueueName: filter})
+	res, err := c.t.queuesInfo(ctx, &kubemqpb.QueuesInfoRequest{RequestID: newID(), QueueName: filter})
 	if err != nil {
 		return nil, err
 	}

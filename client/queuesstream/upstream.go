@@ -7,14 +7,14 @@ import (
 	"io"
 	"sync"
 
-	"github.com/nats-io/nuid"
+	"crypto/rand"
 	"google.golang.org/grpc"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 	"github.com/heraldmq/herald/client"
 )
 
-func newID() string { return nuid.Next() }
+func newID() string { return rand.Text() }
 
 type upResult struct {
 	resp *kubemqpb.QueuesUpstreamResponse

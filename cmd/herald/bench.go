@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nuid"
+	"crypto/rand"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -217,7 +217,7 @@ type bench struct {
 }
 
 func newBench(scenario string, cf *connFlags, bf benchFlags) *bench {
-	b := &bench{scenario: scenario, cf: cf, bf: bf, channel: bf.channel, runID: strings.ToLower(nuid.Next()[14:])}
+	b := &bench{scenario: scenario, cf: cf, bf: bf, channel: bf.channel, runID: strings.ToLower(rand.Text()[14:])}
 	if b.channel == "" {
 		b.channel, b.created = "herald-bench-"+scenario+"-"+b.runID, true
 	}

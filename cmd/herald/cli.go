@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nuid"
+	"crypto/rand"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -186,7 +186,7 @@ func defaultClientID(prefix string) string {
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	return fmt.Sprintf("%s-%s-%d-%s", prefix, host, os.Getpid(), strings.ToLower(nuid.Next()[16:]))
+	return fmt.Sprintf("%s-%s-%d-%s", prefix, host, os.Getpid(), strings.ToLower(rand.Text()[16:]))
 }
 
 // signalContext returns a context that ends on SIGINT or SIGTERM; after the

@@ -15,7 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/nats-io/nuid"
+	"crypto/rand"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -108,7 +108,7 @@ func (mf *msgFlags) messageID() string {
 	if mf.id != "" {
 		return mf.id
 	}
-	return nuid.Next()
+	return rand.Text()
 }
 
 // printer writes results as text lines or, with --json, as one JSON value

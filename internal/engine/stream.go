@@ -117,7 +117,6 @@ type StreamState struct {
 	FirstSeq uint64
 	LastSeq  uint64
 	LastTime time.Time
-	Metadata map[string]string
 }
 
 // ErrStreamNotFound is returned when a stream does not exist.
@@ -135,7 +134,7 @@ func (e *Engine) StreamInfo(ctx context.Context, name string) (StreamState, erro
 	return StreamState{
 		Msgs: info.State.Msgs, Bytes: info.State.Bytes,
 		FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq,
-		LastTime: info.State.LastTime, Metadata: info.Config.Metadata,
+		LastTime: info.State.LastTime,
 	}, nil
 }
 

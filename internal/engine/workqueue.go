@@ -155,8 +155,6 @@ type StreamSummary struct {
 	Name     string
 	Metadata map[string]string
 	State    StreamState
-	// Subjects counts messages per subject when the listing asked for it.
-	Subjects map[string]uint64
 }
 
 // ListStreams returns the streams whose names start with prefix.
@@ -173,7 +171,7 @@ func (e *Engine) ListStreams(ctx context.Context, prefix string) ([]StreamSummar
 			Name: info.Config.Name, Metadata: info.Config.Metadata,
 			State: StreamState{
 				Msgs: info.State.Msgs, Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq,
-				LastSeq: info.State.LastSeq, LastTime: info.State.LastTime, Metadata: info.Config.Metadata,
+				LastSeq: info.State.LastSeq, LastTime: info.State.LastTime,
 			},
 		})
 	}
@@ -181,21 +179,6 @@ func (e *Engine) ListStreams(ctx context.Context, prefix string) ([]StreamSummar
 		return out, mapJSErr(err)
 	}
 	return out, nil
-}
-
-// SubjectCount returns how many messages of stream are stored on subject.
-func (e *Engine) SubjectCount(ctx context.Context, stream, subject string) (uint64, error) {
-	ctx, cancel := ctxOrTimeout(ctx)
-	defer cancel()
-	st, err := e.js.Stream(ctx, stream)
-	if err != nil {
-		return 0, mapJSErr(err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return 0, mapJSErr(err)
-	}
-	return info.State.Subjects[subject], nil
 }
 
 // DeleteConsumer removes a durable consumer; a missing one is not an error.

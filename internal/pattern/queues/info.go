@@ -9,8 +9,8 @@ import (
 // QueueInfo describes one queue channel.
 type QueueInfo struct {
 	Name          string
-	Messages      int64 // ready and in-flight messages (delayed ones excluded)
-	Bytes         int64 // bytes stored in the channel, delayed messages included
+	Messages      int64 // ready and in-flight messages (delayed ones wait elsewhere)
+	Bytes         int64 // bytes of those messages as stored
 	FirstSequence int64
 	LastSequence  int64
 	Sent          int64 // messages ever appended: the last sequence
@@ -31,7 +31,7 @@ type Info struct {
 // Info lists the queue channels holding at least one message, filtered by
 // exact names separated by ";" (empty: all).
 func (s *Service) Info(ctx context.Context, filter string) (*Info, error) {
-	streams, err := s.eng.ListStreams(ctx, StreamPrefix)
+	streams, names, err := s.channelStreams(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -42,17 +42,16 @@ func (s *Service) Info(ctx context.Context, filter string) (*Info, error) {
 		}
 	}
 	out := &Info{}
-	for _, st := range streams {
-		ch := st.Metadata["herald.channel"]
-		if ch == "" || st.Metadata["herald.type"] != "queues" || (len(want) > 0 && !want[ch]) || st.State.LastSeq == 0 {
+	for i, st := range streams {
+		ch := names[i]
+		if (len(want) > 0 && !want[ch]) || st.State.LastSeq == 0 {
 			continue
 		}
+		// A queue stream holds only its channel's messages (delays wait in
+		// the delay stream), so its state is the channel's.
 		qi := QueueInfo{
-			Name: ch, Bytes: int64(st.State.Bytes),
+			Name: ch, Messages: int64(st.State.Msgs), Bytes: int64(st.State.Bytes),
 			FirstSequence: int64(st.State.FirstSeq), LastSequence: int64(st.State.LastSeq), Sent: int64(st.State.LastSeq),
-		}
-		if n, err := s.eng.SubjectCount(ctx, st.Name, ReadyPrefix+ch); err == nil {
-			qi.Messages = int64(n)
 		}
 		if q, err := s.queue(ctx, ch); err == nil {
 			if cs, err := q.cons.Info(ctx); err == nil {

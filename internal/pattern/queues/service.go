@@ -49,7 +49,6 @@ type Engine interface {
 	EnsureConsumer(ctx context.Context, stream string, spec engine.ConsumerSpec) (*engine.Consumer, error)
 	NextMsg(ctx context.Context, stream string, seq uint64, subject string) (*engine.RawMsg, error)
 	ListStreams(ctx context.Context, prefix string) ([]engine.StreamSummary, error)
-	SubjectCount(ctx context.Context, stream, subject string) (uint64, error)
 	DeleteStream(ctx context.Context, name string) error
 	DeleteConsumer(ctx context.Context, stream, name string) error
 	CountSubjects(ctx context.Context, stream, filter string) (uint64, error)
@@ -539,18 +538,32 @@ type ChannelState struct {
 	LastTime time.Time
 }
 
+// channelStreams lists the streams of the queue channels in the engine,
+// with each channel's name.
+func (s *Service) channelStreams(ctx context.Context) ([]engine.StreamSummary, []string, error) {
+	streams, err := s.eng.ListStreams(ctx, StreamPrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []engine.StreamSummary
+	var names []string
+	for _, st := range streams {
+		if ch := st.Metadata["herald.channel"]; ch != "" && st.Metadata["herald.type"] == "queues" {
+			out, names = append(out, st), append(names, ch)
+		}
+	}
+	return out, names, nil
+}
+
 // Channels lists the queue channels that exist in the engine.
 func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
-	streams, err := s.eng.ListStreams(ctx, StreamPrefix)
+	streams, names, err := s.channelStreams(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []ChannelState
-	for _, st := range streams {
-		ch := st.Metadata["herald.channel"]
-		if ch == "" || st.Metadata["herald.type"] != "queues" {
-			continue
-		}
+	for i, st := range streams {
+		ch := names[i]
 		cs := ChannelState{Channel: ch, Messages: int64(st.State.Msgs), LastTime: st.State.LastTime}
 		cs.Delayed = s.delayedCount(ctx, ch)
 		if q, err := s.queue(ctx, ch); err == nil {

@@ -18,22 +18,3 @@ func (s *Server) Gate(method string) error {
 
 // Life ends when the server shuts down; long-lived streams end with it.
 func (s *Server) Life() context.Context { return s.life }
-
-// ReceiveQueueMessagesWith runs a receive or peek and hands the reply to
-// deliver; the received messages are removed only once deliver returned
-// nil (and queues.ReplyGrace later), and returned to the queue otherwise.
-func (s *Server) ReceiveQueueMessagesWith(ctx context.Context, in *kubemqpb.ReceiveQueueMessagesRequest, deliver func(*kubemqpb.ReceiveQueueMessagesResponse) error) error {
-	out, res, err := s.receiveQueueMessages(ctx, in)
-	if err != nil {
-		return err
-	}
-	err = deliver(out)
-	if res != nil {
-		if err == nil {
-			res.SettleDelivered()
-		} else {
-			res.Settle(context.WithoutCancel(ctx), false)
-		}
-	}
-	return err
-}

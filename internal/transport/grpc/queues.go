@@ -92,13 +92,33 @@ func (s *Server) SendQueueMessagesBatch(ctx context.Context, in *kubemqpb.QueueM
 // ReceiveQueueMessages receives or peeks; failures are in-band. The server
 // serves this unary method through receiveQueueMessagesStream, which
 // settles the messages only after the reply was handed to the transport;
-// this unary form settles them when it returns.
+// this unary form counts them delivered when it returns.
 func (s *Server) ReceiveQueueMessages(ctx context.Context, in *kubemqpb.ReceiveQueueMessagesRequest) (*kubemqpb.ReceiveQueueMessagesResponse, error) {
-	out, res, err := s.receiveQueueMessages(ctx, in)
-	if res != nil {
-		res.Settle(ctx, err == nil)
-	}
+	var out *kubemqpb.ReceiveQueueMessagesResponse
+	err := s.ReceiveQueueMessagesWith(ctx, in, func(r *kubemqpb.ReceiveQueueMessagesResponse) error {
+		out = r
+		return nil
+	})
 	return out, err
+}
+
+// ReceiveQueueMessagesWith runs a receive or peek and hands the reply to
+// deliver; the received messages are removed only once deliver returned
+// nil (and queues.ReplyGrace later), and returned to the queue otherwise.
+func (s *Server) ReceiveQueueMessagesWith(ctx context.Context, in *kubemqpb.ReceiveQueueMessagesRequest, deliver func(*kubemqpb.ReceiveQueueMessagesResponse) error) error {
+	out, res, err := s.receiveQueueMessages(ctx, in)
+	if err != nil {
+		return err
+	}
+	err = deliver(out)
+	if res != nil {
+		if err == nil {
+			res.SettleDelivered()
+		} else {
+			res.Settle(context.WithoutCancel(ctx), false)
+		}
+	}
+	return err
 }
 
 func (s *Server) receiveQueueMessages(ctx context.Context, in *kubemqpb.ReceiveQueueMessagesRequest) (*kubemqpb.ReceiveQueueMessagesResponse, *queues.ReceiveResult, error) {
@@ -134,20 +154,9 @@ func (s *Server) receiveQueueMessagesStream(_ any, stream grpc.ServerStream) err
 	if err := stream.RecvMsg(in); err != nil {
 		return err
 	}
-	ctx := stream.Context()
-	out, res, err := s.receiveQueueMessages(ctx, in)
-	if err != nil {
-		return err
-	}
-	err = stream.SendMsg(out)
-	if res != nil {
-		if err == nil {
-			res.SettleDelivered()
-		} else {
-			res.Settle(context.WithoutCancel(ctx), false)
-		}
-	}
-	return err
+	return s.ReceiveQueueMessagesWith(stream.Context(), in, func(out *kubemqpb.ReceiveQueueMessagesResponse) error {
+		return stream.SendMsg(out)
+	})
 }
 
 // AckAllQueueMessages removes the channel's ready messages; failures in-band.

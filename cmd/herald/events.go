@@ -30,11 +30,7 @@ stdin with - or --stdin.`,
   echo hello | herald events send greetings -`,
 		Args: rangeArgs(1, 2, "CHANNEL [BODY]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, err := mf.body(cmd, args)
-			if err != nil {
-				return err
-			}
-			tags, err := mf.tagMap()
+			body, tags, err := mf.read(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -113,11 +109,7 @@ argument, the file given by --file, or stdin with - or --stdin.`,
 		Example: `  herald events-store send orders '{"id":7}' --metadata created`,
 		Args:    rangeArgs(1, 2, "CHANNEL [BODY]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, err := mf.body(cmd, args)
-			if err != nil {
-				return err
-			}
-			tags, err := mf.tagMap()
+			body, tags, err := mf.read(cmd, args)
 			if err != nil {
 				return err
 			}

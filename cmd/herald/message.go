@@ -84,6 +84,19 @@ func readBody(r io.Reader, name string) ([]byte, error) {
 }
 
 // tagMap parses the --tag flags.
+// read returns the body and tags a send verb sends.
+func (mf *msgFlags) read(cmd *cobra.Command, args []string) ([]byte, map[string]string, error) {
+	body, err := mf.body(cmd, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	tags, err := mf.tagMap()
+	if err != nil {
+		return nil, nil, err
+	}
+	return body, tags, nil
+}
+
 func (mf *msgFlags) tagMap() (map[string]string, error) {
 	return parseTags(mf.tags)
 }

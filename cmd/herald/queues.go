@@ -57,11 +57,7 @@ to whole seconds).`,
   herald queues send tasks --file job.json --max-receive-count 3 --dead-letter tasks.dead`,
 		Args: rangeArgs(1, 2, "CHANNEL [BODY]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, err := mf.body(cmd, args)
-			if err != nil {
-				return err
-			}
-			tags, err := mf.tagMap()
+			body, tags, err := mf.read(cmd, args)
 			if err != nil {
 				return err
 			}

@@ -70,11 +70,7 @@ command that fails, or that nobody answers in time, is an error.`,
 		Example: `  herald commands send jobs.run '{"job":"backup"}' --timeout 30s`,
 		Args:    rangeArgs(1, 2, "CHANNEL [BODY]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, err := mf.body(cmd, args)
-			if err != nil {
-				return err
-			}
-			tags, err := mf.tagMap()
+			body, tags, err := mf.read(cmd, args)
 			if err != nil {
 				return err
 			}
@@ -187,11 +183,7 @@ whose responder failed, or that nobody answers in time, is an error. With
   herald queries send prices.get eur --cache-key eur --cache-ttl 1m --json`,
 		Args: rangeArgs(1, 2, "CHANNEL [BODY]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body, err := mf.body(cmd, args)
-			if err != nil {
-				return err
-			}
-			tags, err := mf.tagMap()
+			body, tags, err := mf.read(cmd, args)
 			if err != nil {
 				return err
 			}

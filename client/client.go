@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +134,44 @@ func (c *Client) linked(ctx context.Context) (context.Context, context.CancelFun
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(c.life, cancel)
 	return ctx, func() { stop(); cancel() }
+}
+
+// ConnState is the state of a client's connection, as State reports it.
+type ConnState int
+
+const (
+	// StateConnected: the server is reachable, or nothing has failed yet
+	// (the client connects lazily).
+	StateConnected ConnState = iota + 1
+	// StateReconnecting: the last attempt to reach the server failed and
+	// the client is trying again; calls fail with ErrUnavailable meanwhile
+	// and subscriptions re-open when it is back.
+	StateReconnecting
+	// StateClosed: Close was called, or the context given to NewClient
+	// ended.
+	StateClosed
+)
+
+func (s ConnState) String() string {
+	switch s {
+	case StateConnected:
+		return "connected"
+	case StateReconnecting:
+		return "reconnecting"
+	case StateClosed:
+		return "closed"
+	}
+	return "ConnState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// State reports the connection's state now. Over gRPC it follows the
+// connection (connecting or failing = StateReconnecting); over REST it
+// follows the last request or WebSocket dial. It does not block.
+func (c *Client) State() ConnState {
+	if c.closed.Load() {
+		return StateClosed
+	}
+	return c.t.state()
 }
 
 // Ping asks the server who it is; it needs no client id.

@@ -151,7 +151,9 @@
 // text (for example "rpc error: code = Internal desc = Error 301: timeout for
 // request message"), status.Code(err) its gRPC code, and errors.Is tells the
 // condition: ErrTimeout (Error 301 and expired deadlines), ErrNoResponder,
-// ErrUnauthorized, ErrInvalidArgument, ErrChannelSealed, ErrClientClosed.
+// ErrUnauthorized, ErrInvalidArgument, ErrChannelSealed, ErrUnavailable (the
+// server could not be reached), ErrClientClosed. State reports whether the
+// connection is up (StateConnected, StateReconnecting, StateClosed).
 // Queue operations report a refused message or request in their result
 // (IsError, Error) as KubeMQ does; the results' Err method returns it as an
 // error.

@@ -25,6 +25,13 @@ var (
 	// subscribed. KubeMQ and Herald do not: a command or query without a
 	// responder fails with Error 301 after its timeout, i.e. ErrTimeout.
 	ErrNoResponder = errors.New("client: no responder")
+	// ErrNoResponders is ErrNoResponder under the name the adapters'
+	// specification uses.
+	ErrNoResponders = ErrNoResponder
+	// ErrUnavailable: the server could not be reached (codes.Unavailable,
+	// over REST also a failed connection or HTTP 502/503/504). The call may
+	// be retried; a send that failed this way may or may not have arrived.
+	ErrUnavailable = errors.New("client: server unavailable")
 	// ErrUnauthorized: the token was refused or does not grant the call
 	// (codes.Unauthenticated, codes.PermissionDenied, Error 412–415, 421).
 	ErrUnauthorized = errors.New("client: unauthorized")
@@ -123,6 +130,8 @@ func kindsOf(code codes.Code, msg string) []error {
 		add(ErrUnauthorized)
 	case codes.InvalidArgument:
 		add(ErrInvalidArgument)
+	case codes.Unavailable:
+		add(ErrUnavailable)
 	}
 	if m := kubemqCode.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])

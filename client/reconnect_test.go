@@ -108,3 +108,46 @@ func TestReconnectResubscribesAfterRestart(t *testing.T) {
 		noRecv(t, stored, 200*time.Millisecond)
 	})
 }
+
+// TestStateFollowsTheConnection: State is connected while the server
+// answers, reconnecting while it is down (calls then fail with
+// ErrUnavailable), connected again after it is back, closed after Close.
+func TestStateFollowsTheConnection(t *testing.T) {
+	t.Parallel()
+	overBoth(t, func(t *testing.T, tr tport) {
+		srv := newServer(t)
+		c := tr.newClient(t, srv, client.WithReconnectInterval(200*time.Millisecond))
+		ctx := testCtx(t, 30*time.Second)
+		if _, err := c.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s := c.State(); s != client.StateConnected {
+			t.Fatalf("state %v after a ping", s)
+		}
+		srv.Stop()
+		eventually(t, 10*time.Second, func() error {
+			_, err := c.Ping(ctx)
+			if !errors.Is(err, client.ErrUnavailable) {
+				return fmt.Errorf("ping on a stopped server: %v", err)
+			}
+			if s := c.State(); s != client.StateReconnecting {
+				return fmt.Errorf("state %v while the server is down", s)
+			}
+			return nil
+		})
+		srv.Restart()
+		eventually(t, 10*time.Second, func() error {
+			if _, err := c.Ping(ctx); err != nil {
+				return err
+			}
+			if s := c.State(); s != client.StateConnected {
+				return fmt.Errorf("state %v after the restart", s)
+			}
+			return nil
+		})
+		_ = c.Close()
+		if s := c.State(); s != client.StateClosed || s.String() != "closed" {
+			t.Fatalf("state %v after Close", s)
+		}
+	})
+}

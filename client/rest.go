@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -44,6 +45,16 @@ type restTransport struct {
 	token  string
 	http   *http.Client
 	dialer *websocket.Dialer
+	// down is set when a request or dial could not reach the server and
+	// cleared by the next answer.
+	down atomic.Bool
+}
+
+func (t *restTransport) state() ConnState {
+	if t.down.Load() {
+		return StateReconnecting
+	}
+	return StateConnected
 }
 
 // newRESTTransport builds the REST transport of c from its options; it
@@ -201,6 +212,7 @@ func (t *restTransport) netError(ctx context.Context, err error) error {
 		}
 		return contextError(ctxErr, err, closed)
 	}
+	t.down.Store(true)
 	out := &Error{Code: codes.Unavailable, Message: err.Error(), kinds: kindsOf(codes.Unavailable, err.Error()), cause: err}
 	if closed {
 		out.kinds = append(out.kinds, ErrClientClosed)
@@ -238,6 +250,7 @@ func restCall[T any](ctx context.Context, t *restTransport, method, path string,
 	if err != nil {
 		return nil, t.netError(ctx, err)
 	}
+	t.down.Store(false)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxRESTAnswer))
 	if err != nil {

@@ -66,6 +66,7 @@ func (t *restTransport) dial(ctx context.Context, path string, query url.Values,
 		}
 		return nil, t.netError(ctx, err)
 	}
+	t.down.Store(false)
 	conn.SetReadLimit(maxRESTAnswer)
 	w := &wsConn{t: t, conn: conn, ctx: ctx, cancel: cancel, code: code, done: make(chan struct{})}
 	context.AfterFunc(ctx, w.close) // close cancels ctx: no need to stop it

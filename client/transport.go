@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 )
@@ -39,6 +40,8 @@ type transport interface {
 	// raw returns the generated gRPC client (ErrNotSupportedOverREST over
 	// REST).
 	raw() (kubemqpb.KubemqClient, error)
+	// state reports whether the transport can reach the server now.
+	state() ConnState
 	close() error
 }
 
@@ -137,3 +140,13 @@ func (g *grpcTransport) streamQueueMessage(ctx context.Context) (bidiStream[kube
 func (g *grpcTransport) raw() (kubemqpb.KubemqClient, error) { return g.rpc, nil }
 
 func (g *grpcTransport) close() error { return g.conn.Close() }
+
+func (g *grpcTransport) state() ConnState {
+	switch g.conn.GetState() {
+	case connectivity.Connecting, connectivity.TransientFailure:
+		return StateReconnecting
+	case connectivity.Shutdown:
+		return StateClosed
+	}
+	return StateConnected // Ready, or Idle: nothing failed
+}

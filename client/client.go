@@ -202,6 +202,10 @@ func (c *Client) GetGRPCRawClient() (kubemqpb.KubemqClient, error) {
 	return c.t.raw()
 }
 
+// ClientID returns the client id the client sends when a message sets none
+// (WithClientId).
+func (c *Client) ClientID() string { return c.opts.clientID }
+
 // clientID returns id, or the client's id when id is empty.
 func (c *Client) clientID(id string) string {
 	if id == "" {

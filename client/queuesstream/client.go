@@ -37,6 +37,7 @@ type QueuesStreamClient struct {
 	rpc      kubemqpb.KubemqClient
 	clientID string
 	notify   func(string)
+	borrowed bool // c belongs to the caller of FromClient
 
 	mu         sync.Mutex
 	wg         sync.WaitGroup
@@ -64,6 +65,20 @@ func NewQueuesStreamClient(ctx context.Context, op ...Option) (*QueuesStreamClie
 		return nil, fmt.Errorf("queuesstream: the queue stream API needs the gRPC transport: %w", err)
 	}
 	q := &QueuesStreamClient{c: c, rpc: rpc, clientID: opts.clientID, notify: opts.notify}
+	q.upstream = &upstream{q: q, pending: map[string]chan upResult{}}
+	q.downstream = &downstream{q: q, waiters: map[string]chan dsResult{}, handlers: map[string]*responseHandler{}}
+	return q, nil
+}
+
+// FromClient returns a QueuesStreamClient that runs its streams over c's
+// connection, with c's client id. Close ends the streams but leaves c open:
+// it belongs to the caller. c must use the gRPC transport.
+func FromClient(c *client.Client) (*QueuesStreamClient, error) {
+	rpc, err := c.GetGRPCRawClient()
+	if err != nil {
+		return nil, fmt.Errorf("queuesstream: the queue stream API needs the gRPC transport: %w", err)
+	}
+	q := &QueuesStreamClient{c: c, rpc: rpc, clientID: c.ClientID(), borrowed: true}
 	q.upstream = &upstream{q: q, pending: map[string]chan upResult{}}
 	q.downstream = &downstream{q: q, waiters: map[string]chan dsResult{}, handlers: map[string]*responseHandler{}}
 	return q, nil
@@ -159,6 +174,9 @@ func (q *QueuesStreamClient) Close() error {
 	q.upstream.close()
 	q.downstream.close()
 	q.wg.Wait()
+	if q.borrowed {
+		return nil
+	}
 	return q.c.Close()
 }
 

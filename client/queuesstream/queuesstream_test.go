@@ -443,3 +443,40 @@ func TestAbandonedPollReturnsMessages(t *testing.T) {
 		t.Fatalf("after the abandoned poll: %q", bodies(r))
 	}
 }
+
+// TestFromClientBorrowsTheConnection: a QueuesStreamClient built on a
+// client's connection sends and polls with that client's id, and its Close
+// leaves the client open.
+func TestFromClientBorrowsTheConnection(t *testing.T) {
+	t.Parallel()
+	srv := heraldtest.NewServer(t)
+	ctx := testCtx(t, 20*time.Second)
+	id := uniq("borrower")
+	c, err := client.NewClient(context.Background(), client.WithAddress(srv.Host, srv.Port), client.WithClientId(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.ClientID() != id {
+		t.Fatalf("ClientID %q", c.ClientID())
+	}
+	q, err := queues_stream.FromClient(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := uniq("borrow")
+	send(t, q, ch, 2)
+	resp := poll(t, q, queues_stream.NewPollRequest().SetChannel(ch).SetMaxItems(2).SetWaitTimeout(2000).SetAutoAck(true))
+	if got := bodies(resp); got != "1,2" {
+		t.Fatalf("polled %q", got)
+	}
+	if q.GlobalClientId() != id || resp.Messages[0].ClientID != id {
+		t.Fatalf("client id %q / %q", q.GlobalClientId(), resp.Messages[0].ClientID)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		t.Fatalf("the borrowed client was closed: %v", err)
+	}
+}

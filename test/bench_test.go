@@ -235,20 +235,22 @@ func benchRequests(b *testing.B, query bool) {
 			}
 		}()
 	}
+	timeout := 200 * time.Millisecond // until the responder is registered
 	send := func() error {
 		if query {
-			_, err := c.Q().SetChannel("bench.rpc").SetBody(payload).SetTimeout(5 * time.Second).Send(ctx)
+			_, err := c.Q().SetChannel("bench.rpc").SetBody(payload).SetTimeout(timeout).Send(ctx)
 			return err
 		}
-		_, err := c.C().SetChannel("bench.rpc").SetBody(payload).SetTimeout(5 * time.Second).Send(ctx)
+		_, err := c.C().SetChannel("bench.rpc").SetBody(payload).SetTimeout(timeout).Send(ctx)
 		return err
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for send() != nil { // until the responder is registered
+	for send() != nil {
 		if time.Now().After(deadline) {
 			b.Fatal("responder not ready")
 		}
 	}
+	timeout = 5 * time.Second
 	var lat latencies
 	b.SetBytes(int64(len(payload)))
 	b.ResetTimer()

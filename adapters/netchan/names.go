@@ -1,0 +1,125 @@
+package netchan
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Reserved prefixes of channel names; user input may not start with them.
+var reservedPrefixes = []string{"_herald.", "kubemq.cluster.internal."}
+
+const (
+	// metadataMarker is the Metadata of every netchan message, so that an
+	// empty payload is still a valid KubeMQ message.
+	metadataMarker = "netchan/1"
+
+	tagSeal       = "herald.seal"
+	tagMD5        = "netchan.md5"
+	tagCount      = "netchan.count"
+	tagKey        = "netchan.key"
+	tagHeader     = "netchan.h."
+	tagEventTime  = "netchan.event_time"
+	tagPartitions = "netchan.partitions"
+	tagPublisher  = "netchan.publisher"
+
+	esGroupPrefix   = "_herald.es."
+	requestsChannel = "kubemq.cluster.internal.requests"
+	maxPartitions   = 1024
+)
+
+// validateChannel applies the KubeMQ rules to a derived events-store
+// channel name: non-empty, UTF-8, no white space, no * or >, no empty
+// token, not ending in a dot.
+func validateChannel(ch string) error {
+	switch {
+	case ch == "":
+		return fmt.Errorf("%w: empty", ErrInvalidName)
+	case !utf8.ValidString(ch):
+		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidName, ch)
+	case strings.ContainsAny(ch, "*>"):
+		return fmt.Errorf("%w: %q contains a wildcard (* or >)", ErrInvalidName, ch)
+	case strings.HasSuffix(ch, "."):
+		return fmt.Errorf("%w: %q ends with a dot", ErrInvalidName, ch)
+	case strings.HasPrefix(ch, ".") || strings.Contains(ch, ".."):
+		return fmt.Errorf("%w: %q has an empty token", ErrInvalidName, ch)
+	}
+	if strings.IndexFunc(ch, unicode.IsSpace) >= 0 {
+		return fmt.Errorf("%w: %q contains white space", ErrInvalidName, ch)
+	}
+	return nil
+}
+
+// validateUser checks a user-supplied name part before it is embedded.
+func validateUser(what, name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty %s", ErrInvalidName, what)
+	}
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(name, p) {
+			return fmt.Errorf("%w: %s %q uses the reserved prefix %q", ErrInvalidName, what, name, p)
+		}
+	}
+	if err := validateChannel(name); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// channelName is the events-store channel of network channel name.
+func channelName(prefix, name string) (string, error) {
+	if err := validateUser("channel name", name); err != nil {
+		return "", err
+	}
+	ch := prefix + "chan." + name
+	if err := validateChannel(ch); err != nil {
+		return "", err
+	}
+	return ch, nil
+}
+
+// topicBase is "<prefix>topic.<ns>.<topic>." — partition channels append
+// the partition number.
+func topicBase(prefix, namespace, topic string) (string, error) {
+	if err := validateUser("namespace", namespace); err != nil {
+		return "", err
+	}
+	if strings.Contains(namespace, ".") {
+		return "", fmt.Errorf("%w: namespace %q contains a dot", ErrInvalidName, namespace)
+	}
+	if err := validateUser("topic", topic); err != nil {
+		return "", err
+	}
+	base := prefix + "topic." + namespace + "." + topic + "."
+	if err := validateChannel(base + "0"); err != nil {
+		return "", err
+	}
+	return base, nil
+}
+
+func partitionChannel(base string, p int) string { return base + strconv.Itoa(p) }
+
+// encodeGroup percent-encodes a group name into one channel token: %, ., *,
+// > and white space become %XX (upper-case hex, per UTF-8 byte).
+func encodeGroup(group string) string {
+	var b strings.Builder
+	for _, r := range group {
+		if r == '%' || r == '.' || r == '*' || r == '>' || unicode.IsSpace(r) {
+			var buf [utf8.UTFMax]byte
+			n := utf8.EncodeRune(buf[:], r)
+			for _, c := range buf[:n] {
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// durableName is the H3 virtual queue reading channel for group.
+func durableName(group, channel string) string {
+	return esGroupPrefix + encodeGroup(group) + "." + channel
+}

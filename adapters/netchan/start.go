@@ -12,7 +12,7 @@ type startKind int
 
 const (
 	startFirst startKind = iota
-	startTime
+	startAtTime
 	startSequence
 	startLast
 	startNew
@@ -30,7 +30,7 @@ type start struct {
 // missed.
 func (s start) plain() client.SubscriptionOption {
 	switch s.kind {
-	case startTime:
+	case startAtTime:
 		return client.StartFromTime(s.t)
 	case startSequence:
 		return client.StartFromSequence(int(s.seq))
@@ -56,7 +56,7 @@ func (s start) group() client.SubscriptionOption {
 // no "last": FromLast starts a new durable at the next message.
 func (s start) heraldStart() string {
 	switch s.kind {
-	case startTime:
+	case startAtTime:
 		return "time:" + s.t.UTC().Format(time.RFC3339Nano)
 	case startSequence:
 		return "sequence:" + strconv.FormatUint(s.seq, 10)

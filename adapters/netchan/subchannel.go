@@ -28,7 +28,7 @@ func FromFirst() SubOption { return func(o *subOptions) { o.start = start{kind: 
 // From reads the messages stored at or after t (broker clock, inclusive;
 // pass t.Add(time.Nanosecond) to exclude a message stored exactly at t).
 func From(t time.Time) SubOption {
-	return func(o *subOptions) { o.start = start{kind: startTime, t: t} }
+	return func(o *subOptions) { o.start = start{kind: startAtTime, t: t} }
 }
 
 // FromSequence reads the messages with Sequence ≥ seq (seq ≥ 1).

@@ -26,6 +26,10 @@ func NewWriter(size int) *Writer {
 	return w
 }
 
+// WriterOn starts an envelope in buf's storage (its contents are
+// overwritten), for callers that reuse buffers.
+func WriterOn(buf []byte) Writer { return Writer{buf: append(buf[:0], Version)} }
+
 // Bytes returns the encoded envelope.
 func (w *Writer) Bytes() []byte { return w.buf }
 

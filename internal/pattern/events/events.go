@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,7 +47,12 @@ func (e *Event) Validate() error {
 
 // Encode writes the parts of an event that travel to subscribers.
 func (e *Event) Encode() []byte {
-	w := envelope.NewWriter(len(e.ID) + len(e.Metadata) + len(e.Body) + 32*len(e.Tags))
+	return e.AppendEncode(make([]byte, 0, len(e.ID)+len(e.Metadata)+len(e.Body)+32*len(e.Tags)+16))
+}
+
+// AppendEncode is Encode into buf's storage.
+func (e *Event) AppendEncode(buf []byte) []byte {
+	w := envelope.WriterOn(buf)
 	w.String(e.ID)
 	w.String(e.Metadata)
 	w.Blob(e.Body)
@@ -141,12 +147,25 @@ func (s *Service) Send(ev *Event) (string, error) {
 	if ev.ID == "" {
 		ev.ID = kmq.NewID()
 	}
-	if err := s.eng.Publish(SubjectPrefix+ev.Channel, ev.Encode()); err != nil {
+	bp := encodeBufs.Get().(*[]byte)
+	data := ev.AppendEncode(*bp)
+	err := s.eng.Publish(SubjectPrefix+ev.Channel, data) // copies data
+	if cap(data) <= maxPooledBuf {
+		*bp = data[:0]
+		encodeBufs.Put(bp)
+	}
+	if err != nil {
 		return ev.ID, err
 	}
 	s.cfg.Stats.In(stats.Events, ev.Channel, len(ev.Body))
 	return ev.ID, nil
 }
+
+// encodeBufs recycles the buffers events are encoded into: the engine's
+// Publish copies them before it returns.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledBuf = 64 << 10
 
 // Subscribe delivers matching events to send until ctx ends (then it returns
 // nil) or send fails (then it returns that error). Events wait in a buffer of

@@ -38,23 +38,32 @@ func (c *Counters) touch() { c.LastActivity.Store(time.Now().UnixMilli()) }
 
 // Registry holds the counters of every channel.
 type Registry struct {
-	m     sync.Map // kind + "\x00" + channel → *Counters
+	mu    sync.RWMutex
+	m     map[key]*Counters // looked up without allocating on every message
 	dirty atomic.Bool
 }
 
-// New returns an empty registry.
-func New() *Registry { return &Registry{} }
+type key struct{ kind, channel string }
 
-func key(kind, channel string) string { return kind + "\x00" + channel }
+// New returns an empty registry.
+func New() *Registry { return &Registry{m: map[key]*Counters{}} }
 
 // Get returns the counters of a channel, creating them.
 func (r *Registry) Get(kind, channel string) *Counters {
-	k := key(kind, channel)
-	if c, ok := r.m.Load(k); ok {
-		return c.(*Counters)
+	k := key{kind, channel}
+	r.mu.RLock()
+	c := r.m[k]
+	r.mu.RUnlock()
+	if c != nil {
+		return c
 	}
-	c, _ := r.m.LoadOrStore(k, &Counters{})
-	return c.(*Counters)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c = r.m[k]; c == nil {
+		c = &Counters{}
+		r.m[k] = c
+	}
+	return c
 }
 
 // Lookup returns the counters of a channel, or nil.
@@ -62,10 +71,9 @@ func (r *Registry) Lookup(kind, channel string) *Counters {
 	if r == nil {
 		return nil
 	}
-	if c, ok := r.m.Load(key(kind, channel)); ok {
-		return c.(*Counters)
-	}
-	return nil
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.m[key{kind, channel}]
 }
 
 // In counts a message of size bytes arriving on a channel.
@@ -140,7 +148,9 @@ func (r *Registry) Delete(kind, channel string) {
 	if r == nil {
 		return
 	}
-	r.m.Delete(key(kind, channel))
+	r.mu.Lock()
+	delete(r.m, key{kind, channel})
+	r.mu.Unlock()
 	r.dirty.Store(true)
 }
 
@@ -164,25 +174,20 @@ func (r *Registry) Entries(kind string) []Entry {
 		return nil
 	}
 	var out []Entry
-	r.m.Range(func(k, v any) bool {
-		ks := k.(string)
-		i := 0
-		for ks[i] != 0 {
-			i++
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for k, c := range r.m {
+		if kind != "" && k.kind != kind {
+			continue
 		}
-		if kind != "" && ks[:i] != kind {
-			return true
-		}
-		c := v.(*Counters)
 		out = append(out, Entry{
-			Kind: ks[:i], Channel: ks[i+1:],
+			Kind: k.kind, Channel: k.channel,
 			InMessages: c.InMessages.Load(), InBytes: c.InBytes.Load(),
 			OutMessages: c.OutMessages.Load(), OutBytes: c.OutBytes.Load(),
 			Responses: c.Responses.Load(), Expired: c.Expired.Load(),
 			LastActivity: c.LastActivity.Load(), Active: c.Active.Load(),
 		})
-		return true
-	})
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
 			return out[i].Kind < out[j].Kind

@@ -123,3 +123,11 @@ func encodeGroup(group string) string {
 func durableName(group, channel string) string {
 	return esGroupPrefix + encodeGroup(group) + "." + channel
 }
+
+// isMarker tells a close marker: the tag herald.seal with the value true.
+// Readers ignore the case of the value (Herald seals only on "true"), so a
+// marker a foreign client wrote as "TRUE" still ends netchan readers.
+func isMarker(tags map[string]string) bool {
+	v, ok := tags[tagSeal]
+	return ok && strings.EqualFold(v, "true")
+}

@@ -145,7 +145,7 @@ func (c *Client) checkClosed(ctx context.Context, cl *client.Client, ch string, 
 	}()
 	select {
 	case ev, ok := <-msgs:
-		if ok && ev.Tags[tagSeal] == "true" {
+		if ok && isMarker(ev.Tags) {
 			return fmt.Errorf("%w: %s", ErrChannelClosed, ch)
 		}
 	case <-sctx.Done():

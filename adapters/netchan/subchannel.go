@@ -314,7 +314,7 @@ func (s *SubChannel) run() {
 		if err != nil {
 			return
 		}
-		if d.tags[tagSeal] == "true" {
+		if isMarker(d.tags) {
 			s.src.nack(d) // every member of a group must see the marker
 			err = s.sealedAt(d, verify)
 			return

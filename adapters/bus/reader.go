@@ -589,6 +589,7 @@ func (c *Conn) subscribeEvents(ctx context.Context) error {
 	nonce := newID()
 	ready := make(chan struct{})
 	c.wg.Go(func() {
+		confirmed := false
 		defer cancel()
 		defer c.sourceExited()
 		for {
@@ -599,9 +600,9 @@ func (c *Conn) subscribeEvents(ctx context.Context) error {
 					return
 				}
 				if p, isProbe := ev.Tags[probeTag]; isProbe {
-					if p == nonce && ready != nil {
+					if p == nonce && !confirmed {
 						close(ready)
-						ready = nil
+						confirmed = true
 					}
 					continue
 				}

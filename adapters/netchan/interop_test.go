@@ -113,7 +113,10 @@ func TestNetchanBadInput(t *testing.T) {
 		{"WithBuffer(-1)", netchan.ErrInvalidOption, func() error { return sub(netchan.WithBuffer(-1)) }},
 		{"WithAsync(0)", netchan.ErrInvalidOption, func() error { return pubc(netchan.WithAsync(0)) }},
 		{"Resume without id", netchan.ErrInvalidOption, func() error { _, err := c.NewSubChannel("", "ok", netchan.Resume()); return err }},
-		{"bad address", netchan.ErrInvalidOption, func() error { _, err := netchan.Dial(context.Background(), netchan.WithAddresses("h:notaport")); return err }},
+		{"bad address", netchan.ErrInvalidOption, func() error {
+			_, err := netchan.Dial(context.Background(), netchan.WithAddresses("h:notaport"))
+			return err
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()

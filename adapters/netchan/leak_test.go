@@ -45,7 +45,9 @@ func TestNetchanNoLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- sub.SubscribeContext(context.Background(), func(context.Context, *netchan.Message) error { return nil }) }()
+	go func() {
+		done <- sub.SubscribeContext(context.Background(), func(context.Context, *netchan.Message) error { return nil })
+	}()
 	// Handles closed one by one, the last ones (subscriber, Resume reader)
 	// by the client's Close.
 	if err := p.Close(); err != nil {

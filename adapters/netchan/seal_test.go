@@ -82,7 +82,7 @@ func TestNetchanSealFallbackPrecheck(t *testing.T) {
 	raw := rawClient(t, srv)
 	send := func(body string, tags map[string]string) {
 		t.Helper()
-		res, err := raw.ES().SetChannel("netchan.chan."+name2).SetMetadata("netchan/1").SetBody([]byte(body)).SetTags(tags).Send(ctx)
+		res, err := raw.ES().SetChannel("netchan.chan." + name2).SetMetadata("netchan/1").SetBody([]byte(body)).SetTags(tags).Send(ctx)
 		if err == nil && !res.Sent {
 			err = res.Err
 		}

@@ -120,7 +120,6 @@ type SubChannel struct {
 	info        CloseInfo
 	md5         hash.Hash
 	count       uint64
-	closing     bool
 }
 
 // NewSubChannel opens a reader of the network channel name (see

@@ -380,15 +380,17 @@ func validName(name string) error {
 	return nil
 }
 
-// validGroup checks a group name: UTF-8 without control characters.
-// Everything else is carried, percent-encoded where needed (groupToken).
+// validGroup checks a group name as KubeMQ does for subscription groups:
+// UTF-8 without white space or control characters. Everything else ('.',
+// '%', '*', '>' included) is carried, percent-encoded in the name of an
+// acked durable read (groupToken).
 func validGroup(group string) error {
 	bad := func(reason string) error { return &nameError{name: group, reason: reason} }
 	switch {
 	case !utf8.ValidString(group):
 		return bad("not valid UTF-8")
-	case strings.IndexFunc(group, unicode.IsControl) >= 0:
-		return bad("contains a control character")
+	case strings.IndexFunc(group, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return bad("contains white space or a control character")
 	}
 	return nil
 }

@@ -41,6 +41,10 @@ var (
 	ErrInvalidArgument = errors.New("client: invalid argument")
 	// ErrChannelSealed: the channel no longer accepts messages.
 	ErrChannelSealed = errors.New("client: channel is sealed")
+	// ErrChannelDeleted: the channel was deleted (channel management) while
+	// a subscription read it; the subscription ends instead of reconnecting,
+	// which would create the channel again.
+	ErrChannelDeleted = errors.New("client: channel deleted")
 	// ErrClientClosed: the client was closed (Close, or the end of the
 	// context given to NewClient).
 	ErrClientClosed = errors.New("client: client closed")
@@ -151,6 +155,9 @@ func kindsOf(code codes.Code, msg string) []error {
 	if strings.Contains(lower, "channel is sealed") {
 		add(ErrChannelSealed)
 	}
+	if strings.Contains(lower, " was removed") {
+		add(ErrChannelDeleted)
+	}
 	return kinds
 }
 
@@ -231,7 +238,8 @@ func invalidArgument(text string) error {
 // permanent reports whether retrying err cannot help: the input or the
 // credentials were refused, or the server does not know the call.
 func permanent(err error) bool {
-	if errors.Is(err, ErrInvalidArgument) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrClientClosed) {
+	if errors.Is(err, ErrInvalidArgument) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrClientClosed) ||
+		errors.Is(err, ErrChannelDeleted) {
 		return true
 	}
 	return status.Code(err) == codes.Unimplemented

@@ -261,3 +261,46 @@ func TestEventsStoreClient(t *testing.T) {
 		}
 	})
 }
+
+// TestEventsStoreSubscriptionEndsWhenChannelDeleted: deleting the channel
+// ends a live subscription with ErrChannelDeleted; the SDK does not
+// re-subscribe (which would create the channel again).
+func TestEventsStoreSubscriptionEndsWhenChannelDeleted(t *testing.T) {
+	t.Parallel()
+	overBoth(t, func(t *testing.T, tr tport) {
+		srv := newServer(t)
+		c := tr.newClient(t, srv, client.WithReconnectInterval(100*time.Millisecond))
+		ctx := testCtx(t, 20*time.Second)
+		ch := uniq("es.deleted")
+		errCh := make(chan error, 10)
+		sub, err := c.SubscribeToEventsStore(ctx, ch, "", errCh, client.StartFromFirstEvent())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitSubscribed(t, sub, func() error {
+			r, err := c.ES().SetChannel(ch).SetBody([]byte("x")).Send(ctx)
+			if err == nil && r.Err != nil {
+				err = r.Err
+			}
+			return err
+		})
+		if err := c.DeleteChannel(ctx, client.ChannelTypeEventsStore, ch); err != nil {
+			t.Fatal(err)
+		}
+		closed(t, sub, 10*time.Second)
+		var last error
+		for len(errCh) > 0 {
+			last = <-errCh
+		}
+		if !errors.Is(last, client.ErrChannelDeleted) || errors.Is(last, client.ErrSubscriptionInterrupted) {
+			t.Fatalf("last error %v, want ErrChannelDeleted", last)
+		}
+		list, err := c.ListEventsStoreChannels(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 0 {
+			t.Fatalf("the channel came back: %+v", list)
+		}
+	})
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/heraldmq/herald/client"
@@ -44,9 +43,9 @@ type source interface {
 }
 
 // deletedError tells whether a subscription ended because its channel was
-// deleted (Herald: "events store channel … was removed").
+// deleted.
 func deletedError(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "was removed")
+	return errors.Is(err, client.ErrChannelDeleted)
 }
 
 // esSource reads an events-store subscription (plain or group).

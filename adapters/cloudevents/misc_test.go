@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	kubemq "github.com/kubemq-io/kubemq-go"
 	sdkevent "github.com/cloudevents/sdk-go/v2/event"
+	kubemq "github.com/kubemq-io/kubemq-go"
 
 	"github.com/heraldmq/herald/adapters/adaptertest"
 	"github.com/heraldmq/herald/adapters/cloudevents"

@@ -2,6 +2,7 @@ package cloudevents_test
 
 import (
 	"context"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -69,3 +70,11 @@ func dataString(t *testing.T, ce cloudevents.Event) string {
 }
 
 func boolPtr(b bool) *bool { return &b }
+
+func mustTempDir() string {
+	dir, err := os.MkdirTemp("", "cloudevents-example")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+}

@@ -13,13 +13,29 @@ import (
 	"github.com/heraldmq/herald/server/heraldtest"
 )
 
-// exampleT lets an example start a heraldtest server.
-type exampleT struct{ testing.TB }
+// exampleT lets an example start a heraldtest server; cleanup runs what
+// the server registered.
+type exampleT struct {
+	testing.TB
+	cleanups *[]func()
+}
 
-func (exampleT) Helper()                           {}
-func (exampleT) TempDir() string                   { return mustTempDir() }
-func (exampleT) Cleanup(func())                    {}
+func (exampleT) Helper() {}
+
+func (e exampleT) TempDir() string {
+	d := mustTempDir()
+	e.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+func (e exampleT) Cleanup(fn func())               { *e.cleanups = append(*e.cleanups, fn) }
 func (exampleT) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+
+func (e exampleT) cleanup() {
+	for i := len(*e.cleanups) - 1; i >= 0; i-- {
+		(*e.cleanups)[i]()
+	}
+}
 
 func ExampleEventConn_Request() {
 	et := exampleT{cleanups: new([]func())}

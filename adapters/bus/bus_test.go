@@ -128,6 +128,7 @@ func TestBusConfigValidation(t *testing.T) {
 }
 
 func TestBusConnectGivesUpAfterRetries(t *testing.T) {
+	t.Parallel() // a server of its own; slow waits overlap
 	host, port := adaptertest.ClosedAddress(t)
 	start := time.Now()
 	_, err := bus.ConnectContext(context.Background(), bus.MsgBusConfig{Host: host, Port: port, Topic: "t", Direction: bus.BusWriter, ConnectRetries: 2})
@@ -356,6 +357,7 @@ func collect(t *testing.T, ctx context.Context, n int, readers ...*bus.Conn) [][
 }
 
 func TestBusGroupSplits(t *testing.T) {
+	t.Parallel() // a server of its own; slow waits overlap
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			srv := adaptertest.NewServer(t)
@@ -384,6 +386,7 @@ func TestBusGroupSplits(t *testing.T) {
 }
 
 func TestBusAckedGroupRedeliversAfterCrash(t *testing.T) {
+	t.Parallel() // a server of its own; slow waits overlap
 	srv := adaptertest.NewServer(t)
 	topic := adaptertest.UniqueName("crash")
 	cfg := bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader, GroupId: "g", Delivery: bus.DeliveryAtLeastOnce}
@@ -448,6 +451,7 @@ func TestBusAtMostOnceFallbackDrainLosesNothing(t *testing.T) {
 }
 
 func TestBusMaxDeliverDeadLetters(t *testing.T) {
+	t.Parallel() // a server of its own; slow waits overlap
 	for _, tc := range []struct {
 		name string
 		cfg  bus.MsgBusConfig
@@ -486,7 +490,7 @@ func TestBusMaxDeliverDeadLetters(t *testing.T) {
 			if err := r.UnregisterCB(); err != nil {
 				t.Fatal(err)
 			}
-			expectNothing(t, r, 1500*time.Millisecond)
+			expectNothing(t, r, time.Second)
 			if n := calls.Load(); n != 3 {
 				t.Fatalf("the callback ran %d times", n)
 			}
@@ -495,6 +499,7 @@ func TestBusMaxDeliverDeadLetters(t *testing.T) {
 }
 
 func TestBusNonBlockingBufferFull(t *testing.T) {
+	t.Parallel() // a server of its own; slow waits overlap
 	srv := adaptertest.NewServer(t)
 	w := open(t, srv, bus.MsgBusConfig{Topic: adaptertest.UniqueName("full"), Direction: bus.BusWriter, Blocking: bus.NonBlocking,
 		WriteBufferSize: 2, WriteTimeout: 500 * time.Millisecond})
@@ -628,6 +633,7 @@ func TestBusMessageAvailableCountsBuffer(t *testing.T) {
 }
 
 func TestBusReconnectNoGap(t *testing.T) {
+	t.Parallel() // a server of its own; slow waits overlap
 	srv := adaptertest.NewServer(t)
 	topic := adaptertest.UniqueName("reconnect")
 	r := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader})
@@ -678,6 +684,7 @@ func TestBusReconnectNoGap(t *testing.T) {
 }
 
 func TestBusGroupSurvivesRestart(t *testing.T) {
+	t.Parallel() // a server of its own; slow waits overlap
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			srv := adaptertest.NewServer(t)
@@ -736,6 +743,7 @@ func TestBusEventsPatternNotStored(t *testing.T) {
 }
 
 func TestBusQueueExactlyOneReader(t *testing.T) {
+	t.Parallel() // a server of its own; slow waits overlap
 	srv := adaptertest.NewServer(t)
 	topic := adaptertest.UniqueName("queue")
 	cfg := bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader, Pattern: bus.PatternQueue}

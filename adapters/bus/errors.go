@@ -50,6 +50,7 @@ type ConfigError struct {
 	Problems []error
 }
 
+// Error lists the problems.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	b.WriteString("bus: invalid configuration: ")
@@ -75,6 +76,7 @@ type ConnectError struct {
 	Last     error
 }
 
+// Error names the attempts and the last failure.
 func (e *ConnectError) Error() string {
 	return fmt.Sprintf("bus: cannot connect after %d attempt(s): %v", e.Attempts, e.Last)
 }
@@ -93,6 +95,7 @@ type WriteError struct {
 	First  error
 }
 
+// Error names the count and the first failure.
 func (e *WriteError) Error() string {
 	return fmt.Sprintf("bus: %d queued write(s) failed, the first: %v", e.Failed, e.First)
 }

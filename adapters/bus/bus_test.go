@@ -863,3 +863,29 @@ func equal(a, b []string) bool {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestBusChannelDeletedUnderReader: deleting the topic's channel under a
+// reader ends its reads with ErrChannelDeleted and closes the handle.
+func TestBusChannelDeletedUnderReader(t *testing.T) {
+	t.Parallel()
+	srv := adaptertest.NewServer(t)
+	topic := adaptertest.UniqueName("deleted")
+	rw := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReadWriter})
+	ctx := testCtx(t, 20*time.Second)
+	if err := rw.MessageWriteContext(ctx, "one"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := rw.MessageReadContext(ctx); err != nil || m != "one" {
+		t.Fatalf("read %q, %v", m, err)
+	}
+	if err := srv.Client(t).DeleteChannel(ctx, "events_store", topic); err != nil {
+		t.Fatal(err)
+	}
+	_, err := rw.MessageReadContext(ctx)
+	if !errors.Is(err, bus.ErrChannelDeleted) {
+		t.Fatalf("read after delete: %v, want ErrChannelDeleted", err)
+	}
+	if s := rw.Status(); s != int(bus.StatusClosed) {
+		t.Fatalf("status %d after delete, want StatusClosed", s)
+	}
+}

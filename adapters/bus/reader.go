@@ -641,7 +641,7 @@ func (c *Conn) subscribeEvents(ctx context.Context) error {
 // subscriptionError handles an error a subscription reported; true when it
 // is fatal (the channel was deleted).
 func (c *Conn) subscriptionError(err error) bool {
-	if strings.Contains(err.Error(), "was removed") || strings.Contains(err.Error(), "was deleted") {
+	if errors.Is(err, client.ErrChannelDeleted) {
 		c.setFatal(fmt.Errorf("bus: read %s: %w: %w", c.cfg.Topic, ErrChannelDeleted, err))
 		return true
 	}

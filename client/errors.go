@@ -149,6 +149,11 @@ func kindsOf(code codes.Code, msg string) []error {
 		}
 	}
 	lower := strings.ToLower(msg)
+	if strings.HasPrefix(lower, "invalid ") {
+		// Herald's own refusals without a KubeMQ code ("invalid group
+		// value, …"), as the REST transport carries them: text only.
+		add(ErrInvalidArgument)
+	}
 	if strings.Contains(lower, "no responders") || strings.Contains(lower, "no responder ") {
 		add(ErrNoResponder)
 	}

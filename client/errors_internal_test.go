@@ -34,6 +34,7 @@ func TestErrorClassification(t *testing.T) {
 		{codes.OK, "Error 138: no new message in queue, wait time expired", nil, []error{ErrInvalidArgument, ErrTimeout}},
 		{codes.Unavailable, "nats: no responders available for request", []error{ErrNoResponder}, nil},
 		{codes.FailedPrecondition, "channel is sealed", []error{ErrChannelSealed}, nil},
+		{codes.OK, "invalid group value, no white spaces or control characters are allowed", []error{ErrInvalidArgument}, nil},
 		{codes.Unknown, "events store channel a.b was removed", []error{ErrChannelDeleted}, []error{ErrChannelSealed}},
 		{codes.Unavailable, "connection refused", []error{ErrUnavailable}, []error{ErrTimeout, ErrInvalidArgument, ErrUnauthorized}},
 	}

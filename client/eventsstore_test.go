@@ -166,6 +166,17 @@ func TestEventsStoreSubscribeErrors(t *testing.T) {
 		if err := recv(t, errCh, time.Second); !errors.Is(err, client.ErrInvalidArgument) {
 			t.Fatalf("wildcard: %v", err)
 		}
+		// A group Herald refuses (white space) ends the subscription too,
+		// instead of being retried.
+		errCh = make(chan error, 100)
+		sub, err = c.SubscribeToEventsStore(ctx, uniq("x"), "a b", errCh, client.StartFromFirstEvent())
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed(t, sub, 5*time.Second)
+		if err := recv(t, errCh, time.Second); !errors.Is(err, client.ErrInvalidArgument) || errors.Is(err, client.ErrSubscriptionInterrupted) {
+			t.Fatalf("group with white space: %v", err)
+		}
 		if _, err := client.NewEventStore().SetChannel("x").Send(ctx); !errors.Is(err, client.ErrNoTransportDefined) {
 			t.Fatalf("unbound: %v", err)
 		}

@@ -99,11 +99,11 @@ func ValidateGroup(g string) error {
 		return nil
 	}
 	if !utf8.ValidString(g) {
-		return New(0, "invalid group value, must be valid UTF-8")
+		return Invalid("invalid group value, must be valid UTF-8")
 	}
 	for _, r := range g {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return New(0, "invalid group value, no white spaces or control characters are allowed")
+			return Invalid("invalid group value, no white spaces or control characters are allowed")
 		}
 	}
 	return nil

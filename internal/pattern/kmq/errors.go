@@ -11,6 +11,10 @@ import "fmt"
 type Error struct {
 	Code int
 	Text string
+	// Invalid marks a refusal of input that has no KubeMQ code (Herald's
+	// own rules): the transport reports it as InvalidArgument, so clients
+	// do not retry it.
+	Invalid bool
 }
 
 func (e *Error) Error() string {
@@ -36,6 +40,9 @@ func (e *Error) Is(target error) bool {
 // New returns an error with a code of the catalogue and a text of its own,
 // for cases Herald refuses that the reference had no text for.
 func New(code int, text string) *Error { return &Error{Code: code, Text: text} }
+
+// Invalid returns a code-less refusal of input (see Error.Invalid).
+func Invalid(text string) *Error { return &Error{Text: text, Invalid: true} }
 
 // The catalogue (byte-exact texts of the reference server, typos included).
 var (

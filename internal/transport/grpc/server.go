@@ -216,6 +216,9 @@ func internalErr(err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
+	if ke := (*kmq.Error)(nil); errors.As(err, &ke) && ke.Invalid {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
 	return status.Error(codes.Internal, err.Error())
 }
 

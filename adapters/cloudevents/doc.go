@@ -3,7 +3,8 @@
 // scatter-gather; EventConnection for persisted events, response events
 // correlated by transaction id, worker pools and graceful drain. Events are
 // github.com/cloudevents/sdk-go/v2 events (Event is an alias of sdk-go's
-// event.Event). It speaks the KubeMQ API through Herald's client, so it works
+// event.Event), and Protocol lets sdk-go's client send and receive over
+// Herald. It speaks the KubeMQ API through Herald's client, so it works
 // against Herald and any KubeMQ server; three guarantees are stronger on
 // Herald (see Guarantees).
 //
@@ -135,8 +136,30 @@
 // returns. EventSource callbacks run on its dispatch goroutine, one event at
 // a time, and must not block or add listeners.
 //
-// # Not implemented yet
+// # CloudEvents SDK client
 //
-// The sdk-go protocol binding (a Protocol for sdk-go's client.New) of the
-// specification is not part of this version.
+// Protocol is an sdk-go protocol binding (Sender, Requester, Receiver,
+// Responder, Opener, Closer) over an EventConn and a QueryConn, either of
+// which may be nil:
+//
+//	p, err := cloudevents.NewProtocol(events, queries,
+//		cloudevents.ReceiveEventTypes("org.cyverse.events.CredentialCreationRequested"),
+//		cloudevents.RespondToOps("org.cyverse.query.CredentialGet"))
+//	c, err := client.New(p) // github.com/cloudevents/sdk-go/v2/client
+//	go c.StartReceiver(ctx, func(ctx context.Context, e event.Event) (*event.Event, protocol.Result) { … })
+//	result := c.Send(ctx, e)             // EventConn.Publish
+//	reply, result := c.Request(ctx, q)   // QueryConn.Request on q's type
+//
+// sdk-go's client receives through Respond when a protocol has it, so
+// Respond delivers both the events of ReceiveEventTypes and the queries of
+// RespondToOps to the StartReceiver function, one at a time per event
+// channel and per operation. For a query, the function's returned event is
+// the reply, its error a *ReplyError for the requester, and neither
+// ErrNoReply. For an event, a returned event is published as a response
+// event with the incoming transaction id, and an error (or Finish with an
+// error) counts as a handler error: the event is retried and, after
+// MaxDeliver attempts, dead-lettered. Receive delivers events only.
+// Request reports ErrNoReply as an ACK receipt and a *ReplyError as a NACK
+// receipt (errors.Is and errors.As still match them). The internal event
+// subscription is a Listen of the EventConn (with its group, if any).
 package cloudevents

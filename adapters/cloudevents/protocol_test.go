@@ -183,10 +183,11 @@ func TestCESDKProtocol(t *testing.T) {
 			t.Fatal(err)
 		}
 		var calls atomic.Int64
+		start := time.Now()
 		warm := make(chan struct{}, 1)
 		startReceiver(t, c, func(ctx context.Context, e sdkevent.Event) error {
 			if e.Type() == "org.test.SDKBad" {
-				calls.Add(1)
+				t.Logf("bad event: call %d at %v", calls.Add(1), time.Since(start))
 				return errors.New("always fails")
 			}
 			select {
@@ -196,6 +197,7 @@ func TestCESDKProtocol(t *testing.T) {
 			return nil
 		})
 		waitLive(t, c, "org.test.SDKGood", warm)
+		t.Log("live", time.Since(start))
 		bad := sdkEvent(t, "org.test.SDKBad", "bad")
 		if res := c.Send(ctxFor(t, 5*time.Second), bad); !protocol.IsACK(res) {
 			t.Fatal(res)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -54,7 +55,28 @@ func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration) ([]*Sto
 // FetchEach is Fetch handing each message to fn as soon as it arrives, in
 // the caller's goroutine, so that the caller can take hold of it (and keep
 // it alive) while the wait for the rest goes on.
+//
+// A consumer that was just created can be visible before it takes pull
+// requests (a concurrent create of the same durable returns it early); a
+// pull request then meets "no responders". FetchEach retries such a request
+// for up to noRespondersGrace before it reports the error.
 func (c *Consumer) FetchEach(ctx context.Context, n int, wait time.Duration, fn func(*StoredMsg)) error {
+	deadline := time.Now().Add(max(wait, noRespondersGrace))
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		err := c.fetchEach(ctx, n, wait, fn)
+		if !errors.Is(err, errNoResponders) || time.Now().Add(pause).After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(pause)
+		wait = min(wait, time.Until(deadline))
+	}
+}
+
+const noRespondersGrace = 250 * time.Millisecond
+
+var errNoResponders = nats.ErrNoResponders
+
+func (c *Consumer) fetchEach(ctx context.Context, n int, wait time.Duration, fn func(*StoredMsg)) error {
 	if wait < time.Millisecond {
 		b, err := c.c.FetchNoWait(n)
 		if err != nil {

@@ -78,7 +78,8 @@ func NewClient(ctx context.Context, op ...Option) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.t = &grpcTransport{conn: conn, rpc: kubemqpb.NewKubemqClient(&wireConn{cc: conn, token: opts.authToken, closed: &c.closed})}
+		wire := &wireConn{cc: conn, token: opts.authToken, closed: &c.closed}
+		c.t = &grpcTransport{conn: conn, wire: wire, rpc: kubemqpb.NewKubemqClient(wire)}
 	}
 	c.life, c.stop = context.WithCancel(context.Background())
 	c.stopCtx = context.AfterFunc(ctx, func() { _ = c.Close() })

@@ -13,10 +13,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 )
@@ -42,6 +44,16 @@ type wireConn struct {
 	cc     *grpc.ClientConn
 	token  string
 	closed *atomic.Bool
+	// down is set when a call or stream failed because the server could
+	// not be reached, and cleared by the next call, stream or message that
+	// got through (gRPC's own state is Idle right after a lost connection).
+	down atomic.Bool
+}
+
+func (w *wireConn) up() {
+	if w.down.Load() {
+		w.down.Store(false)
+	}
 }
 
 func (w *wireConn) outgoing(ctx context.Context) context.Context {
@@ -51,13 +63,25 @@ func (w *wireConn) outgoing(ctx context.Context) context.Context {
 	return ctx
 }
 
-func (w *wireConn) wrap(err error) error { return wrapError(err, w.closed.Load()) }
+func (w *wireConn) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if status.Code(err) == codes.Unavailable {
+		w.down.Store(true)
+	}
+	return wrapError(err, w.closed.Load())
+}
 
 func (w *wireConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	if w.closed.Load() {
 		return ErrClientClosed
 	}
-	return w.wrap(w.cc.Invoke(w.outgoing(ctx), wireMethod(method), args, reply, opts...))
+	err := w.cc.Invoke(w.outgoing(ctx), wireMethod(method), args, reply, opts...)
+	if err == nil {
+		w.up()
+	}
+	return w.wrap(err)
 }
 
 func (w *wireConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
@@ -68,6 +92,7 @@ func (w *wireConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 	if err != nil {
 		return nil, w.wrap(err)
 	}
+	w.up()
 	return &wireStream{ClientStream: s, w: w}, nil
 }
 
@@ -77,8 +102,14 @@ type wireStream struct {
 }
 
 func (s *wireStream) SendMsg(m any) error { return s.w.wrap(s.ClientStream.SendMsg(m)) }
-func (s *wireStream) RecvMsg(m any) error { return s.w.wrap(s.ClientStream.RecvMsg(m)) }
-func (s *wireStream) CloseSend() error    { return s.w.wrap(s.ClientStream.CloseSend()) }
+func (s *wireStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		s.w.up()
+	}
+	return s.w.wrap(err)
+}
+func (s *wireStream) CloseSend() error { return s.w.wrap(s.ClientStream.CloseSend()) }
 func (s *wireStream) Header() (metadata.MD, error) {
 	md, err := s.ClientStream.Header()
 	return md, s.w.wrap(err)

@@ -50,6 +50,8 @@ type restTransport struct {
 	down atomic.Bool
 }
 
+func (t *restTransport) markDown() { t.down.Store(true) }
+
 func (t *restTransport) state() ConnState {
 	if t.down.Load() {
 		return StateReconnecting

@@ -55,6 +55,7 @@ func (c *Client) retry(ctx context.Context, what string, errCh chan<- error, ser
 			notify(errCh, fmt.Errorf("client: %s: max reconnects reached, aborting: %w", what, err))
 			return
 		}
+		c.t.markDown()
 		notify(errCh, &interruptedError{what: what, err: err})
 		if !sleepCtx(ctx, backoffDelay(attempts, c.opts.reconnectInterval)) {
 			return

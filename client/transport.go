@@ -42,6 +42,9 @@ type transport interface {
 	raw() (kubemqpb.KubemqClient, error)
 	// state reports whether the transport can reach the server now.
 	state() ConnState
+	// markDown records that a stream broke and is being re-opened; the
+	// next call or stream that gets through clears it.
+	markDown()
 	close() error
 }
 
@@ -65,6 +68,7 @@ var ErrNotSupportedOverREST = errors.New("client: not supported over the REST tr
 // grpcTransport calls the KubeMQ gRPC service.
 type grpcTransport struct {
 	conn *grpc.ClientConn
+	wire *wireConn
 	rpc  kubemqpb.KubemqClient
 }
 
@@ -141,7 +145,12 @@ func (g *grpcTransport) raw() (kubemqpb.KubemqClient, error) { return g.rpc, nil
 
 func (g *grpcTransport) close() error { return g.conn.Close() }
 
+func (g *grpcTransport) markDown() { g.wire.down.Store(true) }
+
 func (g *grpcTransport) state() ConnState {
+	if g.wire != nil && g.wire.down.Load() {
+		return StateReconnecting
+	}
 	switch g.conn.GetState() {
 	case connectivity.Connecting, connectivity.TransientFailure:
 		return StateReconnecting

@@ -429,3 +429,66 @@ func TestEventsStoreStreamSDK(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsStoreRestartReturnsUnsentEventsFirst: a subscriber that stops
+// reading leaves events the server had pulled but not sent when it shuts
+// down. After a restart the same client id resumes its cursor: those events
+// come first, in order, without gap and without waiting out the ack wait.
+func TestEventsStoreRestartReturnsUnsentEventsFirst(t *testing.T) {
+	srv := heraldtest.NewServer(t)
+	cl := rawClient(t, srv)
+	ch := uniq("es.unsent")
+	const n = 400
+	payload := make([]byte, 1024)
+	for i := 1; i <= n; i++ {
+		res, err := cl.SendEvent(context.Background(), &pb.Event{ClientID: "storer", Channel: ch, Body: payload, Metadata: fmt.Sprint(i), Store: true})
+		if err != nil || !res.Sent {
+			t.Fatalf("store %d: %v %+v", i, err, res)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	subCtx, stopReading := context.WithCancel(ctx)
+	stream, err := rawClient(t, srv).SubscribeToEvents(subCtx, &pb.Subscribe{
+		SubscribeTypeData: pb.Subscribe_EventsStore, ClientID: "slow-reader", Channel: ch,
+		EventsStoreTypeData: pb.Subscribe_StartFromFirst,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ { // read five, then stop: the rest backs up in the server
+		ev, err := stream.Recv()
+		if err != nil || ev.Sequence != uint64(i) {
+			t.Fatalf("event %d: %v %v", i, ev, err)
+		}
+	}
+	srv.Restart()
+	stopReading()
+
+	stream, err = rawClient(t, srv).SubscribeToEvents(ctx, &pb.Subscribe{
+		SubscribeTypeData: pb.Subscribe_EventsStore, ClientID: "slow-reader", Channel: ch,
+		EventsStoreTypeData: pb.Subscribe_StartFromFirst,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx10, cancel10 := context.WithTimeout(ctx, 10*time.Second) // well inside the 30 s ack wait
+	defer cancel10()
+	go func() { <-ctx10.Done(); cancel() }()
+	var first, last uint64
+	for last != n {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("after the restart, got %d..%d, then %v", first, last, err)
+		}
+		if first == 0 {
+			first = ev.Sequence
+			if first <= 5 || first > n {
+				t.Fatalf("resumed at %d", first)
+			}
+		} else if ev.Sequence != last+1 {
+			t.Fatalf("after %d came %d (resumed at %d)", last, ev.Sequence, first)
+		}
+		last = ev.Sequence
+	}
+}

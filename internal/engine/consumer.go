@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -74,6 +75,7 @@ type StoredMsg struct {
 	Time         time.Time // when it was stored
 	NumDelivered uint64    // 1 on the first delivery
 	m            jetstream.Msg
+	nc           *nats.Conn // for Return; set on messages of a Reader
 }
 
 // Header returns a header value of the stored message.
@@ -84,6 +86,24 @@ func (m *StoredMsg) Ack() error { return mapJSErr(m.m.Ack()) }
 
 // AckSync settles the message and waits for the server's confirmation.
 func (m *StoredMsg) AckSync(ctx context.Context) error { return mapJSErr(m.m.DoubleAck(ctx)) }
+
+// Return gives the message back for redelivery ahead of newer messages, in
+// the order of Return calls, also across a shutdown that follows. A plain
+// NAK queues it for redelivery at once but is not stored (after a restart
+// the message waits out the ack wait, and newer ones overtake it); a delayed
+// NAK is stored but lets newer messages overtake it until its timer runs.
+// So Return sends both: a NAK delayed by 1 ms, stored, then a plain one
+// (on the same connection, hence in that order; nats.go refuses a second
+// settlement, so the plain one is published directly).
+func (m *StoredMsg) Return() error {
+	if err := m.m.NakWithDelay(time.Millisecond); err != nil {
+		return mapJSErr(err)
+	}
+	if m.nc == nil {
+		return nil
+	}
+	return mapConnErr(m.nc.Publish(m.m.Reply(), []byte("-NAK")))
+}
 
 // Nak asks for redelivery after delay (0 = at once).
 func (m *StoredMsg) Nak(delay time.Duration) error {
@@ -166,13 +186,13 @@ func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 		}
 		return &StoredMsg{
 			Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream,
-			Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m,
+			Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m, nc: r.e.nc,
 		}, nil
 	}
 }
 
 // Close stops pulling. Messages already pulled but not handed out are
-// returned for redelivery at once; an ephemeral consumer is deleted.
+// returned (Return) in order; an ephemeral consumer is deleted.
 func (r *Reader) Close() {
 	r.it.Drain()
 	for {
@@ -180,7 +200,7 @@ func (r *Reader) Close() {
 		if err != nil {
 			break
 		}
-		_ = m.Nak()
+		_ = (&StoredMsg{m: m, nc: r.e.nc}).Return()
 	}
 	if r.ephemeral != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

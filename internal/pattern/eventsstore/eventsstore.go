@@ -328,7 +328,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		}
 		r.Channel = sub.Channel
 		if err := send(r); err != nil {
-			_ = m.Nak(0)
+			_ = m.Return() // first again, also after a restart
 			return err
 		}
 		_ = m.Ack()

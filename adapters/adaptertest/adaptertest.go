@@ -1,11 +1,12 @@
 // Package adaptertest holds what the test suites of Herald's adapters share:
-// a restartable in-process Herald, Eventually, a goroutine leak check, and
+// a restartable broker under test (started by the caller, usually with
+// server/heraldtest), Eventually, a goroutine leak check, and
 // Run, the conformance checks every adapter passes (ordered round trip,
 // survival across a broker restart, close and cancel unblocking, names
 // refused before any network call, no goroutine left behind).
 //
 //	func TestConformance(t *testing.T) {
-//		adaptertest.Run(t, adaptertest.Subject{Name: "events-store", Features: …, Open: …})
+//		adaptertest.Run(t, adaptertest.Subject{Name: "events-store", Start: startHerald, Features: …, Open: …})
 //	}
 //
 // Every adapter suite runs Run twice: once with Herald detected and once with
@@ -18,7 +19,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"net"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -28,21 +32,48 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/client"
-	"github.com/heraldmq/herald/server"
-	"github.com/heraldmq/herald/server/heraldtest"
 )
 
-// Server is an in-process Herald on a loopback port with a temporary data
-// directory, which a test can restart on the same address and data.
-type Server struct {
-	*heraldtest.Server
+// Broker is the server the checks run against. A *heraldtest.Server (an
+// in-process Herald on a loopback port with a temporary data directory)
+// satisfies it; adaptertest does not start one itself, so that this public
+// package, like the adapters, depends on the client SDK only.
+type Broker interface {
+	// GRPCAddr is the address clients dial.
+	GRPCAddr() net.Addr
+	// Restart shuts the broker down and starts it again on the same address
+	// and data, as a process restart would.
+	Restart()
+	// Stop shuts the broker down.
+	Stop()
 }
 
-// NewServer starts a Herald for t (see heraldtest.NewServer); it is shut
-// down when the test ends.
-func NewServer(t testing.TB, opts ...server.Options) *Server {
+// Server is a broker under test with its address spelled out for clients.
+type Server struct {
+	Broker
+	// Addr is "host:port"; Host and Port are its parts.
+	Addr string
+	Host string
+	Port int
+}
+
+// NewServer wraps a started broker, typically heraldtest.NewServer(t):
+//
+//	srv := adaptertest.NewServer(t, heraldtest.NewServer(t))
+func NewServer(t testing.TB, b Broker) *Server {
 	t.Helper()
-	return &Server{Server: heraldtest.NewServer(t, opts...)}
+	s := &Server{Broker: b}
+	s.setAddr(t)
+	return s
+}
+
+func (s *Server) setAddr(t testing.TB) {
+	t.Helper()
+	tcp, ok := s.GRPCAddr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("adaptertest: broker address %v is not TCP", s.GRPCAddr())
+	}
+	s.Addr, s.Host, s.Port = tcp.String(), tcp.IP.String(), tcp.Port
 }
 
 // Restart shuts the broker down and starts it again on the same address
@@ -50,7 +81,8 @@ func NewServer(t testing.TB, opts ...server.Options) *Server {
 // connections break and reconnect.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	s.Server.Restart()
+	s.Broker.Restart()
+	s.setAddr(t)
 }
 
 // Client returns a client connected to the server, with a unique client id
@@ -224,6 +256,9 @@ type Features struct {
 type Subject struct {
 	Name     string
 	Features Features
+	// Start starts a fresh broker for one check (e.g. heraldtest.NewServer);
+	// the broker must shut down when the test ends.
+	Start func(t testing.TB) Broker
 	// ErrClosed is the adapter's error for use after close; a read pending
 	// when close is called returns an error matching it.
 	ErrClosed error
@@ -323,7 +358,7 @@ func nothingMore(t *testing.T, read func(context.Context) ([]byte, error), d tim
 
 func roundTrip(t *testing.T, s Subject) {
 	NoLeaks(t)
-	srv := NewServer(t)
+	srv := NewServer(t, s.Start(t))
 	write, read, closeFn := s.Open(t, srv, UniqueName("conf.rt"))
 	defer closeFn()
 	ctx := testCtx(t, 60*time.Second)
@@ -351,7 +386,7 @@ func roundTrip(t *testing.T, s Subject) {
 
 func survivesRestart(t *testing.T, s Subject) {
 	NoLeaks(t)
-	srv := NewServer(t)
+	srv := NewServer(t, s.Start(t))
 	write, read, closeFn := s.Open(t, srv, UniqueName("conf.restart"))
 	defer closeFn()
 	ctx := testCtx(t, 90*time.Second)
@@ -375,7 +410,7 @@ func survivesRestart(t *testing.T, s Subject) {
 }
 
 func replay(t *testing.T, s Subject) {
-	srv := NewServer(t)
+	srv := NewServer(t, s.Start(t))
 	ch := UniqueName("conf.replay")
 	write, _, closeFirst := s.Open(t, srv, ch)
 	ctx := testCtx(t, 30*time.Second)
@@ -392,7 +427,7 @@ func replay(t *testing.T, s Subject) {
 
 func closeUnblocksRead(t *testing.T, s Subject) {
 	NoLeaks(t)
-	srv := NewServer(t)
+	srv := NewServer(t, s.Start(t))
 	_, read, closeFn := s.Open(t, srv, UniqueName("conf.close"))
 	errc := make(chan error, 1)
 	go func() {
@@ -425,7 +460,7 @@ func closeUnblocksRead(t *testing.T, s Subject) {
 
 func cancelUnblocks(t *testing.T, s Subject) {
 	NoLeaks(t)
-	srv := NewServer(t)
+	srv := NewServer(t, s.Start(t))
 	write, read, closeFn := s.Open(t, srv, UniqueName("conf.cancel"))
 	defer closeFn()
 
@@ -470,5 +505,48 @@ func invalidNames(t *testing.T, s Subject) {
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("channel %q: refused after %v, too late to be before any network call", name, d)
 		}
+	}
+}
+
+// CheckImports fails t if a non-test Go file of the package in dir imports
+// anything but the standard library and the allowed paths. A path ending in
+// "/..." allows that path and everything below it, as in go commands. It
+// guards the rule that adapters are built on the client SDK only (no
+// server, internal, NATS or gRPC package).
+func CheckImports(t testing.TB, dir string, allowed ...string) {
+	t.Helper()
+	ok := func(path string) bool {
+		if first, _, _ := strings.Cut(path, "/"); !strings.Contains(first, ".") {
+			return true // the standard library
+		}
+		for _, a := range allowed {
+			if base, tree := strings.CutSuffix(a, "/..."); tree && (path == base || strings.HasPrefix(path, base+"/")) || path == a {
+				return true
+			}
+		}
+		return false
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		for _, imp := range af.Imports {
+			if path, _ := strconv.Unquote(imp.Path.Value); !ok(path) {
+				t.Errorf("%s imports %s: allowed are the standard library and %s", f, path, strings.Join(allowed, ", "))
+			}
+		}
+	}
+	if checked == 0 {
+		t.Errorf("no Go files in %s", dir)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +33,7 @@ func validName(ch string) error {
 // would: it shows that Run's checks pass on a correct implementation.
 func sdkSubject() adaptertest.Subject {
 	return adaptertest.Subject{
+		Start:          startHerald,
 		Name:           "sdk-events-store",
 		Features:       adaptertest.Features{Persistent: true, Ordered: true, Replay: true},
 		ErrClosed:      errClosed,
@@ -124,5 +127,29 @@ func (f *fakeT) Helper()               {}
 func (f *fakeT) cleanup() {
 	for i := len(f.cleanups) - 1; i >= 0; i-- {
 		f.cleanups[i]()
+	}
+}
+
+// adaptertest is public and depends on the client SDK only, like the
+// adapters (tests start the broker with server/heraldtest).
+func TestImportsOnlyStdlibAndClient(t *testing.T) {
+	adaptertest.CheckImports(t, ".", "github.com/heraldmq/herald/client")
+}
+
+func TestCheckImportsSeesAForbiddenImport(t *testing.T) {
+	dir := t.TempDir()
+	src := "package x\n\nimport (\n\t\"fmt\"\n\t\"github.com/nats-io/nats.go\"\n\t\"github.com/cloudevents/sdk-go/v2/event\"\n)\n"
+	if err := os.WriteFile(filepath.Join(dir, "x.go"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ft := &fakeT{TB: t}
+	adaptertest.CheckImports(ft, dir, "github.com/cloudevents/sdk-go/v2/...")
+	if !ft.failed {
+		t.Fatal("a NATS import was not reported")
+	}
+	ft = &fakeT{TB: t}
+	adaptertest.CheckImports(ft, dir, "github.com/cloudevents/sdk-go/v2/...", "github.com/nats-io/nats.go")
+	if ft.failed {
+		t.Fatal("allowed imports were reported")
 	}
 }

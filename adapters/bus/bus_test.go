@@ -118,7 +118,7 @@ func TestBusConfigValidation(t *testing.T) {
 		t.Fatalf("%d connection(s) were made for refused configurations", n)
 	}
 	t.Run("AtLeastOnceNeedsHerald", func(t *testing.T) {
-		srv := adaptertest.NewServer(t)
+		srv := newServer(t)
 		_, err := bus.ConnectContext(context.Background(), bus.MsgBusConfig{Host: srv.Host, Port: srv.Port,
 			Topic: "t", GroupId: "g", Direction: bus.BusReader, Delivery: bus.DeliveryAtLeastOnce, AssumeHerald: herald(false)})
 		if !errors.Is(err, bus.ErrUnsupported) {
@@ -148,7 +148,7 @@ func TestBusConnectGivesUpAfterRetries(t *testing.T) {
 }
 
 func TestBusDefaults(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c, err := bus.ConnectContext(context.Background(), bus.MsgBusConfig{Topic: "defaults", Direction: bus.BusWriter, Client: srv.Client(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestBusDefaults(t *testing.T) {
 }
 
 func TestBusIllegalCallsByDirection(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("illegal")
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
 	r := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader})
@@ -261,7 +261,7 @@ func kubemqClient(t *testing.T, srv *adaptertest.Server) *kubemq.Client {
 }
 
 func TestBusBlockingWriteIsStoredBeforeReturn(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("stored")
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
 	if err := w.MessageWrite("hello, kafka users"); err != nil {
@@ -294,7 +294,7 @@ func TestBusBlockingWriteIsStoredBeforeReturn(t *testing.T) {
 }
 
 func TestBusReaderSeesWritesAfterConnect(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("after")
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
 	r := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader})
@@ -307,7 +307,7 @@ func TestBusReaderSeesWritesAfterConnect(t *testing.T) {
 }
 
 func TestBusUngroupedReadersFanOut(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("fanout")
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
 	r1 := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader})
@@ -360,7 +360,7 @@ func TestBusGroupSplits(t *testing.T) {
 	t.Parallel() // a server of its own; slow waits overlap
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			srv := adaptertest.NewServer(t)
+			srv := newServer(t)
 			topic := adaptertest.UniqueName("split")
 			cfg := bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader, GroupId: "hmnfd.consumers", AssumeHerald: v.assume, StartAt: bus.StartOldest}
 			a, b := open(t, srv, cfg), open(t, srv, cfg)
@@ -387,7 +387,7 @@ func TestBusGroupSplits(t *testing.T) {
 
 func TestBusAckedGroupRedeliversAfterCrash(t *testing.T) {
 	t.Parallel() // a server of its own; slow waits overlap
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("crash")
 	cfg := bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader, GroupId: "g", Delivery: bus.DeliveryAtLeastOnce}
 	crashing := srv.Client(t)
@@ -419,7 +419,7 @@ func TestBusAckedGroupRedeliversAfterCrash(t *testing.T) {
 }
 
 func TestBusAtMostOnceFallbackDrainLosesNothing(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("drain")
 	r := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader, GroupId: "g", AssumeHerald: herald(false), StartAt: bus.StartOldest})
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
@@ -460,7 +460,7 @@ func TestBusMaxDeliverDeadLetters(t *testing.T) {
 		{"Queue", bus.MsgBusConfig{Pattern: bus.PatternQueue}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := adaptertest.NewServer(t)
+			srv := newServer(t)
 			topic := adaptertest.UniqueName("poison")
 			cfg := tc.cfg
 			cfg.Topic, cfg.Direction, cfg.MaxDeliver = topic, bus.BusReader, 3
@@ -500,7 +500,7 @@ func TestBusMaxDeliverDeadLetters(t *testing.T) {
 
 func TestBusNonBlockingBufferFull(t *testing.T) {
 	t.Parallel() // a server of its own; slow waits overlap
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	w := open(t, srv, bus.MsgBusConfig{Topic: adaptertest.UniqueName("full"), Direction: bus.BusWriter, Blocking: bus.NonBlocking,
 		WriteBufferSize: 2, WriteTimeout: 500 * time.Millisecond})
 	srv.Stop()
@@ -535,7 +535,7 @@ func TestBusNonBlockingBufferFull(t *testing.T) {
 }
 
 func TestBusCallbackGetsBufferedFirst(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("cbfirst")
 	r := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader})
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
@@ -573,7 +573,7 @@ func TestBusCallbackGetsBufferedFirst(t *testing.T) {
 }
 
 func TestBusUnregisterInsideCallback(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("unreg")
 	r := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader})
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
@@ -607,7 +607,7 @@ func TestBusUnregisterInsideCallback(t *testing.T) {
 }
 
 func TestBusMessageAvailableCountsBuffer(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("avail")
 	r := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader})
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
@@ -634,7 +634,7 @@ func TestBusMessageAvailableCountsBuffer(t *testing.T) {
 
 func TestBusReconnectNoGap(t *testing.T) {
 	t.Parallel() // a server of its own; slow waits overlap
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("reconnect")
 	r := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader})
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter})
@@ -687,7 +687,7 @@ func TestBusGroupSurvivesRestart(t *testing.T) {
 	t.Parallel() // a server of its own; slow waits overlap
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			srv := adaptertest.NewServer(t)
+			srv := newServer(t)
 			topic := adaptertest.UniqueName("grouprestart")
 			cfg := bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader, GroupId: "g", AssumeHerald: v.assume}
 			first := open(t, srv, cfg)
@@ -724,7 +724,7 @@ func TestBusGroupSurvivesRestart(t *testing.T) {
 }
 
 func TestBusEventsPatternNotStored(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("events")
 	w := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusWriter, Pattern: bus.PatternEvents})
 	if err := w.MessageWrite("before"); err != nil {
@@ -744,7 +744,7 @@ func TestBusEventsPatternNotStored(t *testing.T) {
 
 func TestBusQueueExactlyOneReader(t *testing.T) {
 	t.Parallel() // a server of its own; slow waits overlap
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("queue")
 	cfg := bus.MsgBusConfig{Topic: topic, Direction: bus.BusReader, Pattern: bus.PatternQueue}
 	a, b := open(t, srv, cfg), open(t, srv, cfg)
@@ -763,7 +763,7 @@ func TestBusQueueExactlyOneReader(t *testing.T) {
 }
 
 func TestBusReadWriterSeesOwnWrites(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	rw := open(t, srv, bus.MsgBusConfig{Topic: adaptertest.UniqueName("rw"), Direction: bus.BusReadWriter})
 	ctx := testCtx(t, 20*time.Second)
 	writeN(t, ctx, rw, 0, 10)
@@ -784,7 +784,7 @@ func blockedIn(fn string) error {
 
 func TestBusDisconnectUnblocksRead(t *testing.T) {
 	adaptertest.NoLeaks(t)
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	r := open(t, srv, bus.MsgBusConfig{Topic: adaptertest.UniqueName("unblock"), Direction: bus.BusReader})
 	read := make(chan error, 1)
 	go func() {
@@ -812,7 +812,7 @@ func TestBusDisconnectUnblocksRead(t *testing.T) {
 }
 
 func TestBusNoSignalHandling(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("signal")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)
@@ -868,7 +868,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // reader ends its reads with ErrChannelDeleted and closes the handle.
 func TestBusChannelDeletedUnderReader(t *testing.T) {
 	t.Parallel()
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	topic := adaptertest.UniqueName("deleted")
 	rw := open(t, srv, bus.MsgBusConfig{Topic: topic, Direction: bus.BusReadWriter})
 	ctx := testCtx(t, 20*time.Second)

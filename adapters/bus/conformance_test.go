@@ -12,6 +12,7 @@ import (
 
 func subject(name string, pattern bus.Pattern, group string, assume *bool, f adaptertest.Features) adaptertest.Subject {
 	return adaptertest.Subject{
+		Start:          startHerald,
 		Name:           name,
 		Features:       f,
 		ErrClosed:      bus.ErrClosed,

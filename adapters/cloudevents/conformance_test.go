@@ -26,6 +26,7 @@ func conformanceSubject(name string, assumeHerald *bool) adaptertest.Subject {
 		return cloudevents.NewEventConnection(context.Background(), cfg(addr))
 	}
 	return adaptertest.Subject{
+		Start:          startHerald,
 		Name:           name,
 		Features:       adaptertest.Features{Persistent: true, Ordered: true},
 		ErrClosed:      cloudevents.ErrClosed,

@@ -14,7 +14,7 @@ import (
 )
 
 func TestCEGracefulDrain(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	stream := adaptertest.UniqueName("drain")
 	cfg := durableCfg(srv, stream, "svc")
 	cfg.AckWait = 10 * time.Second
@@ -84,7 +84,7 @@ func TestCEGracefulDrain(t *testing.T) {
 }
 
 func TestCEGracefulDrainSignals(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	e := eventConn(t, durableCfg(srv, adaptertest.UniqueName("sig"), "svc"))
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
@@ -126,7 +126,7 @@ func TestCEDrainTimeout(t *testing.T) {
 		assume *bool
 	}{{"acked", nil}, {"fallback", boolPtr(false)}} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := adaptertest.NewServer(t)
+			srv := newServer(t)
 			stream := adaptertest.UniqueName("dto")
 			cfg := durableCfg(srv, stream, "svc")
 			cfg.AssumeHerald, cfg.AckWait = tc.assume, 30*time.Second
@@ -172,7 +172,7 @@ func TestCEDrainTimeout(t *testing.T) {
 }
 
 func TestCEListenCtxDoesNotAbortHandlers(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	cfg := durableCfg(srv, adaptertest.UniqueName("ctx"), "svc")
 	cfg.DrainTimeout, cfg.AckWait = 1500*time.Millisecond, 30*time.Second
 	e := eventConn(t, cfg)

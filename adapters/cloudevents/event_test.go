@@ -86,7 +86,7 @@ func waitCount(t *testing.T, what string, n func() int, want int, d time.Duratio
 
 func TestCEPublishListen(t *testing.T) {
 	adaptertest.NoLeaks(t)
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	cfg := config(srv, "pl")
 	e := eventConn(t, cfg)
 	got := make(chan cloudevents.Event, 1)
@@ -112,7 +112,7 @@ func TestCEPublishListen(t *testing.T) {
 }
 
 func TestCEPublishIdempotent(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	e := eventConn(t, config(srv, "idem"))
 	c := newCounter()
 	listen(t, e, handlers{"org.test.Once": c.handler()})
@@ -139,7 +139,7 @@ func durableCfg(srv *adaptertest.Server, stream, durable string) cloudevents.Con
 }
 
 func testDurableGroupSplitsAndFansOut(t *testing.T, assume *bool) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	stream := adaptertest.UniqueName("split")
 	a, b := newCounter(), newCounter()
 	var per [2]atomic.Int64
@@ -168,7 +168,7 @@ func testDurableGroupSplitsAndFansOut(t *testing.T, assume *bool) {
 func TestCEDurableGroupSplitsAndFansOut(t *testing.T) { testDurableGroupSplitsAndFansOut(t, nil) }
 
 func TestCEDurableSurvivesRestart(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	stream := adaptertest.UniqueName("restart")
 	cfg := durableCfg(srv, stream, "svc")
 	first := eventConn(t, cfg)
@@ -189,7 +189,7 @@ func TestCEDurableSurvivesRestart(t *testing.T) {
 }
 
 func TestCEAckedRedeliveryAfterCrash(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	stream := adaptertest.UniqueName("crash")
 	cfg := durableCfg(srv, stream, "svc")
 	cfg.AckWait = 10 * time.Second
@@ -264,7 +264,7 @@ func TestCEHandlerErrorRetriesThenDLQ(t *testing.T) {
 		assume *bool
 	}{{"acked", nil}, {"fallback", boolPtr(false)}} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := adaptertest.NewServer(t)
+			srv := newServer(t)
 			stream := adaptertest.UniqueName("dlq")
 			cfg := durableCfg(srv, stream, "svc")
 			cfg.MaxDeliver, cfg.AssumeHerald = 3, tc.assume
@@ -302,7 +302,7 @@ func TestCEHandlerErrorRetriesThenDLQ(t *testing.T) {
 }
 
 func TestCEInProgressExtends(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	stream := adaptertest.UniqueName("inprog")
 	cfg := durableCfg(srv, stream, "svc")
 	cfg.AckWait = time.Second
@@ -345,7 +345,7 @@ func TestCEInProgressExtends(t *testing.T) {
 }
 
 func TestCEWorkersBound(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	cfg := durableCfg(srv, adaptertest.UniqueName("workers"), "svc")
 	e := eventConn(t, cfg)
 	var running, peak atomic.Int64
@@ -377,7 +377,7 @@ func TestCEWorkersBound(t *testing.T) {
 }
 
 func TestCEListenOrder(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	cfg := durableCfg(srv, adaptertest.UniqueName("order"), "svc")
 	e := eventConn(t, cfg)
 	var mu sync.Mutex

@@ -129,7 +129,7 @@ func TestCEConfigFromEnv(t *testing.T) {
 }
 
 func TestCEWireInterop(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	for _, enc := range []cloudevents.Encoding{cloudevents.Structured, cloudevents.Binary} {
 		cfg := config(srv, "interop")
 		cfg.Encoding = enc
@@ -177,7 +177,7 @@ func TestCEWireInterop(t *testing.T) {
 }
 
 func TestCEReconnect(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	stream := adaptertest.UniqueName("reconnect")
 	cfg := config(srv, "rc")
 	cfg.Stream = stream
@@ -225,7 +225,7 @@ func TestCEReconnect(t *testing.T) {
 func TestCEFallbackPaths(t *testing.T) {
 	t.Run("GroupSplitsAndFansOut", func(t *testing.T) { testFallbackGroups(t) })
 	t.Run("Guarantee", func(t *testing.T) {
-		srv := adaptertest.NewServer(t)
+		srv := newServer(t)
 		cfg := config(srv, "g")
 		if g := eventConn(t, cfg).Guarantee(); g != cloudevents.DeliveryAtLeastOnce {
 			t.Errorf("on Herald: %v", g)
@@ -240,7 +240,7 @@ func TestCEFallbackPaths(t *testing.T) {
 // testFallbackGroups: without acked reads, members of a group share the
 // events at most once and groups fan out; a timely drain loses nothing.
 func testFallbackGroups(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	stream := adaptertest.UniqueName("fallback")
 	a, b := newCounter(), newCounter()
 	var subs []*cloudevents.Subscription

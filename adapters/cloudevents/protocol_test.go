@@ -68,7 +68,7 @@ func waitLive(t *testing.T, c sdkclient.Client, typ string, seen <-chan struct{}
 
 func TestCESDKProtocol(t *testing.T) {
 	adaptertest.NoLeaks(t)
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 
 	t.Run("send request respond", func(t *testing.T) {
 		cfg := config(srv, "sdk")

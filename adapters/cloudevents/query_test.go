@@ -39,7 +39,7 @@ func listenQueries(t *testing.T, q *cloudevents.QueryConn, handlers map[cloudeve
 
 func TestCEQueryRoundTrip(t *testing.T) {
 	adaptertest.NoLeaks(t)
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	cfg := config(srv, "qrt")
 	responder := queryConn(t, cfg)
 	listenQueries(t, responder, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Get": echo})
@@ -77,7 +77,7 @@ func TestCEQueryRoundTrip(t *testing.T) {
 }
 
 func TestCEQueryDeadlinePropagated(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	q := queryConn(t, config(srv, "qdl"))
 	got := make(chan time.Time, 1)
 	listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Deadline": func(ctx context.Context, r cloudevents.Event, w cloudevents.ReplyWriter) {
@@ -98,7 +98,7 @@ func TestCEQueryDeadlinePropagated(t *testing.T) {
 }
 
 func TestCEQueryNoReplyFailsFast(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	q := queryConn(t, config(srv, "qnr"))
 	listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Silent": func(context.Context, cloudevents.Event, cloudevents.ReplyWriter) {}})
 	start := time.Now()
@@ -112,7 +112,7 @@ func TestCEQueryNoReplyFailsFast(t *testing.T) {
 }
 
 func TestCEQueryHandlerPanics(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	q := queryConn(t, config(srv, "qp"))
 	listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Panic": func(ctx context.Context, r cloudevents.Event, w cloudevents.ReplyWriter) {
 		if dataOf(r) == "boom" {
@@ -135,7 +135,7 @@ func TestCEQueryHandlerPanics(t *testing.T) {
 }
 
 func TestCEQueryNoListener(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	q := queryConn(t, config(srv, "qnl"))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -150,7 +150,7 @@ func TestCEQueryNoListener(t *testing.T) {
 }
 
 func TestCEQueryGroupSplits(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	var counts [2]atomic.Int64
 	handled := sync.Map{}
 	var dup atomic.Int64
@@ -181,7 +181,7 @@ func TestCEQueryGroupSplits(t *testing.T) {
 }
 
 func TestCEQueryCache(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	q := queryConn(t, config(srv, "qc"))
 	var calls atomic.Int64
 	listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Cached": func(ctx context.Context, r cloudevents.Event, w cloudevents.ReplyWriter) {

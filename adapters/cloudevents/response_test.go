@@ -12,7 +12,7 @@ import (
 )
 
 func TestCEResponseEvents(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	stream := adaptertest.UniqueName("resp")
 	service := eventConn(t, durableCfg(srv, stream, "service"))
 	listen(t, service, handlers{"org.test.Asked": func(_ context.Context, ev cloudevents.Event, w cloudevents.EventResponseWriter) error {
@@ -51,7 +51,7 @@ func TestCEResponseEvents(t *testing.T) {
 }
 
 func TestCEWaitForResponseAfterPublish(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	e := eventConn(t, config(srv, "wfr"))
 	tid := cloudevents.NewTransactionID()
 	resp, _ := cloudevents.CreateCloudEventWithTransactionID("early", cloudevents.EventType("org.test.Done"), "svc", tid)
@@ -78,7 +78,7 @@ func TestCEWaitForResponseAfterPublish(t *testing.T) {
 }
 
 func TestCEResponseChanMany(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	e := eventConn(t, config(srv, "rcm"))
 	tid := cloudevents.NewTransactionID()
 	p, err := e.WaitForResponse(tid, []cloudevents.EventType{"org.test.Step", "org.test.Last"})
@@ -123,7 +123,7 @@ func TestCEResponseChanMany(t *testing.T) {
 }
 
 func TestCEEventSourceRules(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	cfg := config(srv, "es")
 	e := eventConn(t, cfg)
 	es := cloudevents.NewEventSource(e)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldmq/herald/adapters/adaptertest"
 	"github.com/heraldmq/herald/adapters/cloudevents"
 )
 
@@ -47,7 +46,7 @@ func readAll(t *testing.T, s cloudevents.ReplyStream) ([]string, error) {
 }
 
 func TestCERequestStreamFlush(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	q := queryConn(t, config(srv, "rs"))
 	listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Stream": threeReplies("a")})
 	s, err := q.RequestStream(ctxFor(t, 5*time.Second), newEvent(t, "org.test.Stream", "x"))
@@ -80,7 +79,7 @@ func TestCERequestStreamFlush(t *testing.T) {
 }
 
 func TestCERequestStreamOneResponder(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	for _, tag := range []string{"a", "b"} {
 		q := queryConn(t, config(srv, "resp"))
 		listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Two": threeReplies(tag)})
@@ -103,7 +102,7 @@ func TestCERequestStreamOneResponder(t *testing.T) {
 }
 
 func TestCEGatherCollectsAll(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	for _, tag := range []string{"a", "b", "c"} {
 		q := queryConn(t, config(srv, "resp"))
 		listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Gather": threeReplies(tag)})
@@ -130,7 +129,7 @@ func TestCEGatherCollectsAll(t *testing.T) {
 }
 
 func TestCEReplyStreamGap(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	q := queryConn(t, config(srv, "gap"))
 	cloudevents.DropReplies(q, func(seq int) bool { return seq == 2 })
 	listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Gap": threeReplies("a")})

@@ -11,7 +11,7 @@ import (
 )
 
 func TestNetchanWriteCloseReadTwice(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	name := adaptertest.UniqueName("twice")
@@ -61,7 +61,7 @@ func TestNetchanWriteCloseReadTwice(t *testing.T) {
 }
 
 func TestNetchanReaderBeforeWriter(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	name := adaptertest.UniqueName("early")
@@ -92,7 +92,7 @@ func TestNetchanReaderBeforeWriter(t *testing.T) {
 }
 
 func TestNetchanFromNewSeesLaterWrites(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 20*time.Second)
 	name := adaptertest.UniqueName("new")

@@ -36,6 +36,7 @@ func openInvalid(open func(c *netchan.Client, channel string) error) func(t *tes
 
 func channelSubject(name string, opts []netchan.Option) adaptertest.Subject {
 	return adaptertest.Subject{
+		Start:          startHerald,
 		Name:           name,
 		Features:       adaptertest.Features{Persistent: true, Ordered: true, Replay: true},
 		ErrClosed:      netchan.ErrClosed,
@@ -88,6 +89,7 @@ func channelSubject(name string, opts []netchan.Option) adaptertest.Subject {
 func topicSubject(name string, opts []netchan.Option) adaptertest.Subject {
 	one := netchan.WithPartitions(1)
 	return adaptertest.Subject{
+		Start:          startHerald,
 		Name:           name,
 		Features:       adaptertest.Features{Persistent: true, Ordered: true, Replay: true},
 		ErrClosed:      netchan.ErrClosed,

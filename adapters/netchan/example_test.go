@@ -13,9 +13,9 @@ import (
 	"github.com/heraldmq/herald/server"
 )
 
-// startHerald runs an in-process broker for the example on a free port with
+// startExampleHerald runs an in-process broker for the example on a free port with
 // a temporary data directory (what server/heraldtest does for tests).
-func startHerald() (addr string, stop func()) {
+func startExampleHerald() (addr string, stop func()) {
 	dir, err := os.MkdirTemp("", "netchan-example")
 	if err != nil {
 		log.Fatal(err)
@@ -38,7 +38,7 @@ func startHerald() (addr string, stop func()) {
 // A writer publishes the lines of a text and closes the channel; a reader
 // opened afterwards reads every line, and both MD5s match.
 func ExampleClient_NewPubChannel() {
-	addr, stop := startHerald()
+	addr, stop := startExampleHerald()
 	defer stop()
 
 	c, err := netchan.Dial(context.Background(), netchan.WithAddresses(addr))

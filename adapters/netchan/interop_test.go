@@ -4,12 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"go/parser"
-	"go/token"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +14,7 @@ import (
 )
 
 func TestNetchanInteropWire(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv, netchan.WithClientID("interop-writer"))
 	ctx := ctxFor(t, 30*time.Second)
 	kctx, kcancel := context.WithCancel(context.Background())
@@ -130,7 +125,7 @@ func TestNetchanBadInput(t *testing.T) {
 		})
 	}
 	// Rows that need a publisher handle, which needs a server.
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	sc := dial(t, srv)
 	p, err := sc.NewPublisher("p", "ns", adaptertest.UniqueName("bad"))
 	if err != nil {
@@ -152,41 +147,8 @@ func TestNetchanBadInput(t *testing.T) {
 	}
 }
 
+// The package is built on the client SDK and xxhash only.
 func TestNetchanArchitecture(t *testing.T) {
-	allowed := map[string]bool{
-		"github.com/heraldmq/herald/client":              true,
-		"github.com/heraldmq/herald/client/queuesstream": true,
-		"github.com/cespare/xxhash/v2":                   true,
-	}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	checked := 0
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		af, err := parser.ParseFile(fset, f, src, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checked++
-		for _, imp := range af.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			first, _, _ := strings.Cut(path, "/")
-			if allowed[path] || !strings.Contains(first, ".") {
-				continue // allowed module or the standard library
-			}
-			t.Errorf("%s imports %s: netchan may import only the standard library, client, client/queuesstream and xxhash", f, path)
-		}
-	}
-	if checked == 0 {
-		t.Fatal("no package files found")
-	}
+	adaptertest.CheckImports(t, ".", "github.com/heraldmq/herald/client", "github.com/heraldmq/herald/client/queuesstream",
+		"github.com/cespare/xxhash/v2")
 }

@@ -11,7 +11,7 @@ import (
 
 func TestNetchanNoLeaks(t *testing.T) {
 	adaptertest.NoLeaks(t)
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	ctx := ctxFor(t, 30*time.Second)
 	c, err := netchan.Dial(ctx, netchan.WithAddresses(srv.Addr))
 	if err != nil {

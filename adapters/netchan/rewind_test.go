@@ -10,7 +10,7 @@ import (
 )
 
 func TestNetchanRewindInclusive(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	name := adaptertest.UniqueName("rewind")

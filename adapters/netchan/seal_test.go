@@ -13,7 +13,7 @@ import (
 )
 
 func TestNetchanSealRejectsWrites(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 20*time.Second)
 	name := adaptertest.UniqueName("seal")
@@ -59,7 +59,7 @@ func TestNetchanSealRejectsWrites(t *testing.T) {
 }
 
 func TestNetchanSealFallbackPrecheck(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv, netchan.AssumeHerald(false))
 	ctx := ctxFor(t, 20*time.Second)
 	name := adaptertest.UniqueName("fallback")

@@ -15,7 +15,7 @@ import (
 )
 
 func TestNetchanAsyncFailureDoesNotSeal(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv, netchan.WithPublishTimeout(2*time.Second))
 	ctx := ctxFor(t, 30*time.Second)
 	name := adaptertest.UniqueName("async")
@@ -73,7 +73,7 @@ func TestNetchanAsyncFailureDoesNotSeal(t *testing.T) {
 func TestNetchanResumeContinues(t *testing.T) {
 	for _, herald := range []bool{true, false} {
 		t.Run(fmt.Sprintf("herald=%v", herald), func(t *testing.T) {
-			srv := adaptertest.NewServer(t)
+			srv := newServer(t)
 			c := dial(t, srv, netchan.AssumeHerald(herald))
 			ctx := ctxFor(t, 30*time.Second)
 			name := adaptertest.UniqueName("resume")
@@ -159,7 +159,7 @@ func TestNetchanResumeContinues(t *testing.T) {
 }
 
 func TestNetchanSlowReaderDoesNotBlockPublisher(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 60*time.Second)
 	name := adaptertest.UniqueName("slow")
@@ -197,7 +197,7 @@ func TestNetchanSlowReaderDoesNotBlockPublisher(t *testing.T) {
 }
 
 func TestNetchanRestartMidStream(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 60*time.Second)
 	name := adaptertest.UniqueName("restart")
@@ -231,7 +231,7 @@ func TestNetchanRestartMidStream(t *testing.T) {
 }
 
 func TestNetchanDeleteChannel(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	name := adaptertest.UniqueName("delete")

@@ -93,7 +93,7 @@ func TestNetchanPartitionFormula(t *testing.T) {
 	if !negative {
 		t.Fatal("no key with a negative signed hash: the signed conversion is not exercised")
 	}
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	for _, n := range []int{1, 3, 4, 7} {
@@ -160,7 +160,7 @@ func collect(t *testing.T, ctx context.Context, c *netchan.Client, topic string,
 }
 
 func TestNetchanKeyedOrderPerPartition(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 60*time.Second)
 	topic := adaptertest.UniqueName("keyed")
@@ -202,7 +202,7 @@ func TestNetchanKeyedOrderPerPartition(t *testing.T) {
 }
 
 func TestNetchanRoundRobinEven(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	topic := adaptertest.UniqueName("rr")
@@ -228,7 +228,7 @@ func TestNetchanRoundRobinEven(t *testing.T) {
 }
 
 func TestNetchanSubscriberPartitionSelect(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	topic := adaptertest.UniqueName("select")
@@ -293,7 +293,7 @@ func TestNetchanSubscriberPartitionSelect(t *testing.T) {
 }
 
 func TestNetchanPartitionMismatch(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	topic := adaptertest.UniqueName("mismatch")
@@ -328,7 +328,7 @@ func TestNetchanPartitionMismatch(t *testing.T) {
 }
 
 func TestNetchanConcurrentCallbacks(t *testing.T) {
-	srv := adaptertest.NewServer(t)
+	srv := newServer(t)
 	c := dial(t, srv)
 	ctx := ctxFor(t, 30*time.Second)
 	topic := adaptertest.UniqueName("concurrent")

@@ -383,7 +383,7 @@ func validName(name string) error {
 // validGroup checks a group name as KubeMQ does for subscription groups:
 // UTF-8 without white space or control characters. Everything else ('.',
 // '%', '*', '>' included) is carried, percent-encoded in the name of an
-// acked durable read (groupToken).
+// acked durable read (client.GroupToken).
 func validGroup(group string) error {
 	bad := func(reason string) error { return &nameError{name: group, reason: reason} }
 	switch {
@@ -393,31 +393,4 @@ func validGroup(group string) error {
 		return bad("contains white space or a control character")
 	}
 	return nil
-}
-
-// groupToken percent-encodes a group as one channel token: %, '.', '*',
-// '>' and white space become %XX (upper-case hex, per UTF-8 byte).
-func groupToken(group string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for _, r := range group {
-		if r == '%' || r == '.' || r == '*' || r == '>' || unicode.IsSpace(r) {
-			var buf [utf8.UTFMax]byte
-			n := utf8.EncodeRune(buf[:], r)
-			for _, c := range buf[:n] {
-				b.WriteByte('%')
-				b.WriteByte(hex[c>>4])
-				b.WriteByte(hex[c&15])
-			}
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// ackedChannel is the queue name of the acked durable read of topic by
-// group on Herald (H3).
-func ackedChannel(group, topic string) string {
-	return "_herald.es." + groupToken(group) + "." + topic
 }

@@ -25,8 +25,6 @@ const (
 	reconnectInterval = time.Second
 	// prefetch is how many messages acked reads fetch ahead.
 	prefetch = 16
-	// requestsChannel is KubeMQ's channel-management channel.
-	requestsChannel = "kubemq.cluster.internal.requests"
 )
 
 // Conn is a handle on one topic: a writer, a reader or both. It implements
@@ -206,7 +204,7 @@ func (c *Conn) start(ctx context.Context) error {
 	case c.cfg.Pattern == PatternQueue:
 		c.acked, c.pollCh = true, c.cfg.Topic
 	case grouped && c.herald && c.cfg.Delivery != DeliveryAtMostOnce:
-		c.acked, c.pollCh = true, ackedChannel(c.cfg.GroupId, c.cfg.Topic)
+		c.acked, c.pollCh = true, client.ESGroupQueue(c.cfg.GroupId, c.cfg.Topic)
 		if err := c.createDurable(ctx); err != nil {
 			return err
 		}
@@ -238,13 +236,9 @@ func (c *Conn) createDurable(ctx context.Context) error {
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		var resp *client.QueryResponse
-		resp, err = c.cl.Q().SetChannel(requestsChannel).SetMetadata("create-channel").
-			AddTag("channel", c.pollCh).AddTag("channel_type", client.ChannelTypeQueues).AddTag("herald.start", start).
-			SetTimeout(pingTimeout).Send(ctx)
-		if err == nil && !resp.Executed {
-			err = client.InBandError(resp.Error)
-		}
+		actx, cancel := context.WithTimeout(ctx, pingTimeout)
+		_, err = c.cl.CreateESGroup(actx, c.cfg.GroupId, c.cfg.Topic, start)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -252,7 +246,7 @@ func (c *Conn) createDurable(ctx context.Context) error {
 			break
 		}
 	}
-	return fmt.Errorf("bus: create the acked durable read %s: %w", c.pollCh, err)
+	return fmt.Errorf("bus: %w", err)
 }
 
 // Config returns the handle's configuration with the defaults applied.

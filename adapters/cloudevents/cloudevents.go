@@ -166,17 +166,3 @@ func validType(t string) error {
 	}
 	return nil
 }
-
-// encodeGroup percent-encodes a group name as one channel token.
-func encodeGroup(g string) string {
-	var b strings.Builder
-	for i := 0; i < len(g); i++ {
-		c := g[i]
-		if c == '%' || c == '.' || c == '*' || c == '>' || c <= ' ' || c == 0x7f {
-			fmt.Fprintf(&b, "%%%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}

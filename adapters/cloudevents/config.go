@@ -191,7 +191,7 @@ func (s *settings) dlqChannel(group string) string {
 	if name := s.Stream + ".dlq." + group; validName(name) == nil {
 		return name
 	}
-	return s.Stream + ".dlq." + encodeGroup(group)
+	return s.Stream + ".dlq." + client.GroupToken(group)
 }
 
 // ackVisibility is AckWait in whole seconds, at least 1.
@@ -340,21 +340,14 @@ func isHerald(ctx context.Context, s *settings, cl *client.Client) (bool, error)
 // createDurable creates the acked durable view of channel for group (§1.6)
 // with the start "new"; it is idempotent.
 func createDurable(ctx context.Context, s *settings, cl *client.Client, group, channel string) (string, error) {
-	name := "_herald.es." + encodeGroup(group) + "." + channel
 	ctx, cancel := context.WithTimeout(ctx, s.RequestTimeout)
 	defer cancel()
-	resp, err := cl.Q().SetChannel("kubemq.cluster.internal.requests").SetMetadata("create-channel").
-		SetClientId(cl.ClientID()).SetTimeout(s.RequestTimeout).
-		AddTag("channel_type", "queues").AddTag("channel", name).AddTag("client_id", cl.ClientID()).
-		AddTag("herald.start", "new").Send(ctx)
-	if err == nil && resp.Error != "" {
-		err = client.InBandError(resp.Error)
-	}
+	name, err := cl.CreateESGroup(ctx, group, channel, "new")
 	if err != nil {
 		if errors.Is(err, client.ErrTimeout) {
 			err = fmt.Errorf("%w: %w", ErrUnsupported, err)
 		}
-		return "", fmt.Errorf("cloudevents: create durable %s: %w", name, err)
+		return "", fmt.Errorf("cloudevents: %w", err)
 	}
 	return name, nil
 }

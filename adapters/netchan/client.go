@@ -396,25 +396,6 @@ func (c *Client) timeoutCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), c.opts.publishTimeout)
 }
 
-// createDurable creates the acked durable read (H3) of channel for group,
-// starting at start ("new", "first", "sequence:<n>", "time:<RFC 3339>").
-func (c *Client) createDurable(ctx context.Context, cl *client.Client, group, channel, start string) (string, error) {
-	name := durableName(group, channel)
-	resp, err := cl.Q().SetChannel(requestsChannel).SetMetadata("create-channel").
-		SetTags(map[string]string{
-			"channel": name, "channel_type": client.ChannelTypeQueues, "client_id": c.opts.clientID,
-			"herald.start": start,
-		}).
-		SetTimeout(10 * time.Second).Send(ctx)
-	if err != nil {
-		return "", fmt.Errorf("netchan: create durable %s: %w", name, err)
-	}
-	if resp.Error != "" {
-		return "", fmt.Errorf("netchan: create durable %s: %w", name, client.InBandError(resp.Error))
-	}
-	return name, nil
-}
-
 // deleteChannel deletes one events-store channel.
 func (c *Client) deleteChannel(ctx context.Context, ch string) error {
 	cl, err := c.conn(ctx)

@@ -25,9 +25,7 @@ const (
 	tagPartitions = "netchan.partitions"
 	tagPublisher  = "netchan.publisher"
 
-	esGroupPrefix   = "_herald.es."
-	requestsChannel = "kubemq.cluster.internal.requests"
-	maxPartitions   = 1024
+	maxPartitions = 1024
 )
 
 // validateChannel applies the KubeMQ rules to a derived events-store
@@ -100,29 +98,6 @@ func topicBase(prefix, namespace, topic string) (string, error) {
 }
 
 func partitionChannel(base string, p int) string { return base + strconv.Itoa(p) }
-
-// encodeGroup percent-encodes a group name into one channel token: %, ., *,
-// > and white space become %XX (upper-case hex, per UTF-8 byte).
-func encodeGroup(group string) string {
-	var b strings.Builder
-	for _, r := range group {
-		if r == '%' || r == '.' || r == '*' || r == '>' || unicode.IsSpace(r) {
-			var buf [utf8.UTFMax]byte
-			n := utf8.EncodeRune(buf[:], r)
-			for _, c := range buf[:n] {
-				fmt.Fprintf(&b, "%%%02X", c)
-			}
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// durableName is the H3 virtual queue reading channel for group.
-func durableName(group, channel string) string {
-	return esGroupPrefix + encodeGroup(group) + "." + channel
-}
 
 // isMarker tells a close marker: the tag herald.seal with the value true.
 // Readers ignore the case of the value (Herald seals only on "true"), so a

@@ -2,6 +2,7 @@ package netchan
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -88,9 +89,9 @@ func (c *Client) openSource(ctx context.Context, ch, subscriberID string, st sta
 	if !herald {
 		return c.openES(ctx, cl, ch, subscriberID, id, st.group())
 	}
-	name, err := c.createDurable(ctx, cl, subscriberID, ch, st.heraldStart())
+	name, err := cl.CreateESGroup(ctx, subscriberID, ch, st.heraldStart())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("netchan: %w", err)
 	}
 	qs, err := c.queues(ctx)
 	if err != nil {

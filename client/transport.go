@@ -148,7 +148,7 @@ func (g *grpcTransport) close() error { return g.conn.Close() }
 func (g *grpcTransport) markDown() { g.wire.down.Store(true) }
 
 func (g *grpcTransport) state() ConnState {
-	if g.wire != nil && g.wire.down.Load() {
+	if g.wire.down.Load() {
 		return StateReconnecting
 	}
 	switch g.conn.GetState() {

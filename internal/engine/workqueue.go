@@ -64,7 +64,7 @@ func (c *Consumer) FetchEach(ctx context.Context, n int, wait time.Duration, fn 
 	deadline := time.Now().Add(max(wait, noRespondersGrace))
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
 		err := c.fetchEach(ctx, n, wait, fn)
-		if !errors.Is(err, errNoResponders) || time.Now().Add(pause).After(deadline) || ctx.Err() != nil {
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().Add(pause).After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		time.Sleep(pause)
@@ -73,8 +73,6 @@ func (c *Consumer) FetchEach(ctx context.Context, n int, wait time.Duration, fn 
 }
 
 const noRespondersGrace = 250 * time.Millisecond
-
-var errNoResponders = nats.ErrNoResponders
 
 func (c *Consumer) fetchEach(ctx context.Context, n int, wait time.Duration, fn func(*StoredMsg)) error {
 	if wait < time.Millisecond {

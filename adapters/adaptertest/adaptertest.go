@@ -183,7 +183,7 @@ func (g goroutine) serverSide() bool {
 	for _, s := range []string{
 		"github.com/heraldmq/herald/server.",
 		"github.com/heraldmq/herald/internal/",
-		"github.com/nats-io/",
+		"/nats-io/nats", // the engine's embedded NATS server and its connection
 		"google.golang.org/grpc.(*Server)",
 		"google.golang.org/grpc/internal/transport.NewServerTransport",
 		"google.golang.org/grpc/internal/transport.(*http2Server)",

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -33,6 +32,13 @@ type ConsumerSpec struct {
 	AckWait           time.Duration
 	InactiveThreshold time.Duration
 	MaxAckPending     int
+	// Exclusive: the durable has one reader at a time, which acks in order.
+	// Opening it then resumes exactly after the last acked message: what
+	// was delivered and not acked comes again first, in order, however the
+	// last reader ended (a closed reader cannot account for deliveries
+	// still on their way to it, and a crash leaves them pending for the ack
+	// wait, after which they would come behind newer messages).
+	Exclusive bool
 }
 
 func (s ConsumerSpec) config() jetstream.ConsumerConfig {
@@ -75,34 +81,34 @@ type StoredMsg struct {
 	Time         time.Time // when it was stored
 	NumDelivered uint64    // 1 on the first delivery
 	m            jetstream.Msg
-	nc           *nats.Conn // for Return; set on messages of a Reader
+	rd           *Reader // the Reader it came from, if any
 }
 
 // Header returns a header value of the stored message.
 func (m *StoredMsg) Header(key string) string { return m.m.Headers().Get(key) }
 
 // Ack settles the message (fire and forget).
-func (m *StoredMsg) Ack() error { return mapJSErr(m.m.Ack()) }
+func (m *StoredMsg) Ack() error {
+	if m.rd != nil {
+		m.rd.acked = m.m.Reply()
+	}
+	return mapJSErr(m.m.Ack())
+}
 
 // AckSync settles the message and waits for the server's confirmation.
 func (m *StoredMsg) AckSync(ctx context.Context) error { return mapJSErr(m.m.DoubleAck(ctx)) }
 
-// Return gives the message back for redelivery ahead of newer messages, in
-// the order of Return calls, also across a shutdown that follows. A plain
-// NAK queues it for redelivery at once but is not stored (after a restart
-// the message waits out the ack wait, and newer ones overtake it); a delayed
-// NAK is stored but lets newer messages overtake it until its timer runs.
-// So Return sends both: a NAK delayed by 1 ms, stored, then a plain one
-// (on the same connection, hence in that order; nats.go refuses a second
-// settlement, so the plain one is published directly).
+// settleWait bounds each confirmed settlement of Reader.Close.
+const settleWait = 2 * time.Second
+
+// Return gives the message back for redelivery ahead of newer messages. On
+// a message of a Reader it takes effect when the Reader closes (see Close).
 func (m *StoredMsg) Return() error {
-	if err := m.m.NakWithDelay(time.Millisecond); err != nil {
-		return mapJSErr(err)
+	if m.rd == nil {
+		return mapJSErr(m.m.NakWithDelay(time.Millisecond))
 	}
-	if m.nc == nil {
-		return nil
-	}
-	return mapConnErr(m.nc.Publish(m.m.Reply(), []byte("-NAK")))
+	m.rd.returned = append(m.rd.returned, m.m)
+	return nil
 }
 
 // Nak asks for redelivery after delay (0 = at once).
@@ -125,6 +131,9 @@ type Reader struct {
 	stream    string
 	ephemeral string
 	it        jetstream.MessagesContext
+	exclusive bool            // an exclusive durable: Close gives nothing back
+	acked     string          // reply subject of the last Ack not yet confirmed
+	returned  []jetstream.Msg // Return calls, applied by Close
 }
 
 // ErrReaderClosed is returned by Next after Close or when the consumer vanished.
@@ -146,6 +155,8 @@ func (e *Engine) OpenReader(ctx context.Context, stream string, spec ConsumerSpe
 			if errors.Is(err, jetstream.ErrConsumerExists) {
 				cons, err = e.js.Consumer(cctx, stream, spec.Durable)
 			}
+		} else if err == nil && spec.Exclusive && cons.CachedInfo().NumAckPending > 0 {
+			_, err = e.js.ResetConsumer(cctx, stream, spec.Durable) // back to the ack floor
 		}
 	} else {
 		cons, err = e.js.CreateConsumer(cctx, stream, spec.config())
@@ -157,7 +168,7 @@ func (e *Engine) OpenReader(ctx context.Context, stream string, spec ConsumerSpe
 	if err != nil {
 		return nil, fmt.Errorf("engine: pull from %s: %w", stream, mapJSErr(err))
 	}
-	r := &Reader{e: e, stream: stream, it: it}
+	r := &Reader{e: e, stream: stream, it: it, exclusive: spec.Exclusive && spec.Durable != ""}
 	if spec.Durable == "" {
 		r.ephemeral = cons.CachedInfo().Name
 	}
@@ -186,21 +197,67 @@ func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 		}
 		return &StoredMsg{
 			Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream,
-			Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m, nc: r.e.nc,
+			Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m, rd: r,
 		}, nil
 	}
 }
 
-// Close stops pulling. Messages already pulled but not handed out are
-// returned (Return) in order; an ephemeral consumer is deleted.
+// closeDrainWait bounds how long Close waits for the messages the server
+// sent before it saw the pull end.
+const closeDrainWait = 5 * time.Second
+
+// Close stops pulling. An exclusive durable resumes at its ack floor when it
+// is opened again, and an ephemeral consumer is deleted; on a shared durable
+// the messages returned (Return) and those pulled but not handed out go back,
+// in that order, ahead of newer messages, also across a shutdown that
+// follows. Close returns once the server has applied the Reader's acks and
+// returns: it drops the settlements still queued when it shuts down, and a
+// message left pending would come back after the ack wait, behind newer
+// ones. (Given back while the pull still ran, a message would come straight
+// back to it, behind the ones already on their way.)
 func (r *Reader) Close() {
-	r.it.Drain()
-	for {
-		m, err := r.it.Next(jetstream.NextMaxWait(50 * time.Millisecond))
-		if err != nil {
+	var back []jetstream.Msg
+	if r.exclusive || r.ephemeral != "" {
+		r.it.Stop()
+	} else {
+		back = r.returned
+		r.it.Drain()
+		// The drain ends when the server has seen the pull end and the
+		// messages it sent before have arrived. (Deliveries still queued in
+		// the server then are lost and wait out the ack wait.)
+		deadline := time.Now().Add(closeDrainWait)
+		for wait := closeDrainWait; wait > 0; wait = time.Until(deadline) {
+			m, err := r.it.Next(jetstream.NextMaxWait(wait))
+			if err != nil {
+				break
+			}
+			back = append(back, m)
+		}
+	}
+	r.returned = nil
+	// A plain NAK queues a message for redelivery at once but is not stored
+	// (after a restart the message waits out the ack wait, and newer ones
+	// overtake it); a delayed NAK is stored but lets newer messages overtake
+	// it until its timer runs. So each message gets both, a NAK delayed by
+	// 1 ms and a plain one, each confirmed by the server. (nats.go refuses a
+	// second settlement of one message, so both are sent directly.)
+	delayed := []byte(fmt.Sprintf(`-NAK {"delay": %d}`, time.Millisecond))
+	for _, m := range back {
+		if _, err := r.e.nc.Request(m.Reply(), delayed, settleWait); err != nil {
 			break
 		}
-		_ = (&StoredMsg{m: m, nc: r.e.nc}).Return()
+		if _, err := r.e.nc.Request(m.Reply(), []byte("-NAK"), settleWait); err != nil {
+			break
+		}
+		r.acked = "" // confirmed with every earlier ack
+	}
+	if r.acked != "" {
+		// Acks are fire and forget. A confirmed progress note on the last
+		// acked message (no longer pending, so it changes nothing) goes
+		// through the same queue and is answered once every earlier ack
+		// has been applied.
+		_, _ = r.e.nc.Request(r.acked, []byte("+WPI"), settleWait)
+		r.acked = ""
 	}
 	if r.ephemeral != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -305,6 +305,9 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		return err
 	}
 	spec.Durable = durable
+	// A cursor without a group has one subscription at a time (claim): it
+	// resumes exactly after the last event delivered, in order.
+	spec.Exclusive = durable != "" && sub.Group == ""
 	rd, err := s.eng.OpenReader(ctx, stream, spec)
 	if err != nil {
 		return err

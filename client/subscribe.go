@@ -205,11 +205,14 @@ func (es *EventsStoreSubscription) Validate() error {
 //
 // Events arrive on the returned channel, which is closed when ctx ends, the
 // client closes, or the subscription fails for good. When the stream breaks
-// the subscription is re-opened with backoff and resumes: without a group it
-// asks for the sequence after the last one delivered and drops any event it
-// already delivered, so nothing is lost or repeated; with a group the
-// server's group cursor resumes. Interruptions are reported on errCh (never
-// blocking).
+// the subscription is re-opened with backoff; it asks for the sequence after
+// the last one delivered, but Herald and KubeMQ resume from their cursor,
+// after the last event written to the broken stream. Without a group, an
+// event delivered already is dropped if it comes again, and one that comes
+// late, behind newer ones, is delivered. An event written just before the
+// connection broke that never arrived is not sent again (as with KubeMQ); a
+// server shutdown does not break streams that way. Interruptions are
+// reported on errCh (never blocking).
 func (c *Client) SubscribeToEventsStore(ctx context.Context, channel, group string, errCh chan error, opt SubscriptionOption) (<-chan *EventStoreReceive, error) {
 	return c.SubscribeToEventsStoreWithRequest(ctx, &EventsStoreSubscription{Channel: channel, Group: group, SubscriptionType: opt}, errCh)
 }
@@ -228,14 +231,14 @@ func (c *Client) SubscribeToEventsStoreWithRequest(ctx context.Context, request 
 	req.SubscriptionType.apply(&start)
 	out := make(chan *EventStoreReceive, c.bufferSize())
 	what := fmt.Sprintf("events store subscription to %q", req.Channel)
-	var last uint64 // the last sequence delivered
+	var seen seenSeqs // the sequences delivered
 	err := subscribe(c, ctx, what, errCh, out, func(ctx context.Context) (bool, error) {
 		sub := &kubemqpb.Subscribe{
 			SubscribeTypeData: kubemqpb.Subscribe_EventsStore, ClientID: req.ClientId, Channel: req.Channel, Group: req.Group,
 			EventsStoreTypeData: start.kind, EventsStoreTypeValue: start.value,
 		}
-		if last > 0 && req.Group == "" {
-			sub.EventsStoreTypeData, sub.EventsStoreTypeValue = kubemqpb.Subscribe_StartAtSequence, int64(last+1)
+		if seen.last > 0 && req.Group == "" {
+			sub.EventsStoreTypeData, sub.EventsStoreTypeValue = kubemqpb.Subscribe_StartAtSequence, int64(seen.last+1)
 		}
 		stream, err := c.t.subscribeToEvents(ctx, sub)
 		if err != nil {
@@ -246,7 +249,7 @@ func (c *Client) SubscribeToEventsStoreWithRequest(ctx context.Context, request 
 			if err != nil {
 				return true, streamEnded(err)
 			}
-			if req.Group == "" && ev.Sequence != 0 && ev.Sequence <= last {
+			if req.Group == "" && seen.has(ev.Sequence) {
 				continue // already delivered before a reconnect
 			}
 			if !deliver(ctx, out, &EventStoreReceive{
@@ -255,9 +258,7 @@ func (c *Client) SubscribeToEventsStoreWithRequest(ctx context.Context, request 
 			}) {
 				return true, ctx.Err()
 			}
-			if ev.Sequence > last {
-				last = ev.Sequence
-			}
+			seen.add(ev.Sequence)
 		}
 	})
 	if err != nil {
@@ -407,3 +408,46 @@ func subscribeRequests[T any](c *Client, ctx context.Context, kind kubemqpb.Subs
 }
 
 type requestSubscription struct{ channel, group, clientID string }
+
+// seenWindow is how many sequences below the highest one delivered a
+// subscription remembers.
+const seenWindow = 4096
+
+// seenSeqs remembers which sequences of a channel a subscription delivered,
+// so that a re-opened subscription drops repeats but not an event the
+// server redelivers late, behind newer ones (one it sent that never
+// arrived). Sequences more than seenWindow below the highest are taken as
+// new: a rare repeat beats a loss.
+type seenSeqs struct {
+	last uint64 // the highest sequence delivered; 0: none
+	bits [seenWindow / 64]uint64
+}
+
+func (s *seenSeqs) has(seq uint64) bool {
+	if seq == 0 || seq > s.last || s.last-seq >= seenWindow {
+		return false
+	}
+	i := seq % seenWindow
+	return s.bits[i/64]&(1<<(i%64)) != 0
+}
+
+func (s *seenSeqs) add(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	if seq > s.last {
+		if seq-s.last >= seenWindow {
+			s.bits = [seenWindow / 64]uint64{}
+		} else {
+			for q := s.last + 1; q < seq; q++ { // positions reused by the window
+				i := q % seenWindow
+				s.bits[i/64] &^= 1 << (i % 64)
+			}
+		}
+		s.last = seq
+	} else if s.last-seq >= seenWindow {
+		return
+	}
+	i := seq % seenWindow
+	s.bits[i/64] |= 1 << (i % 64)
+}

@@ -549,18 +549,13 @@ func (c *Conn) subscribeEventsStore() error {
 	c.wg.Go(func() {
 		defer cancel()
 		defer c.sourceExited()
-		var last uint64
-		for {
+		for { // the SDK drops the events a re-opened subscription repeats
 			select {
 			case ev, ok := <-ch:
 				if !ok {
 					c.subscriptionEnded(errCh)
 					return
 				}
-				if c.cfg.GroupId == "" && ev.Sequence <= last {
-					continue
-				}
-				last = ev.Sequence
 				if !c.put(&Message{Body: string(ev.Body), Topic: c.cfg.Topic, Sequence: ev.Sequence, Timestamp: ev.Timestamp,
 					Tags: ev.Tags, id: ev.Id, metadata: ev.Metadata, c: c}) {
 					return

@@ -308,12 +308,7 @@ func (l *eventListener) handler(t string) EventHandlerFunc {
 
 // read feeds the events of an events-store subscription.
 func (l *eventListener) read(ch <-chan *client.EventStoreReceive, channel string, lane int) {
-	var last uint64
-	for m := range ch {
-		if m.Sequence != 0 && m.Sequence <= last {
-			continue // already delivered before a reconnect
-		}
-		last = m.Sequence
+	for m := range ch { // the SDK drops the events a re-opened subscription repeats
 		l.sub.lanes[lane] <- l.plainTask(m)
 	}
 	if l.sub.tctx.Err() == nil {

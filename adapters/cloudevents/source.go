@@ -249,12 +249,7 @@ func (es *EventSource) releaseSub(channel string) {
 func (es *EventSource) read(sub *sourceSub, ch <-chan *client.EventStoreReceive) {
 	defer close(sub.done)
 	lookback := es.e.c.s.Lookback
-	var last uint64
-	for m := range ch {
-		if m.Sequence != 0 && m.Sequence <= last {
-			continue
-		}
-		last = m.Sequence
+	for m := range ch { // the SDK drops the events a re-opened subscription repeats
 		ce, err := FromEventStore(m)
 		if err != nil {
 			continue

@@ -2,8 +2,10 @@ package cloudevents_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ func config(srv *adaptertest.Server, clientID string) cloudevents.Config {
 
 func queryConn(t *testing.T, cfg cloudevents.Config) *cloudevents.QueryConn {
 	t.Helper()
+	withTestLogger(t, &cfg)
 	q, err := cloudevents.NewQueryConnection(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +41,7 @@ func queryConn(t *testing.T, cfg cloudevents.Config) *cloudevents.QueryConn {
 
 func eventConn(t *testing.T, cfg cloudevents.Config) *cloudevents.EventConn {
 	t.Helper()
+	withTestLogger(t, &cfg)
 	e, err := cloudevents.NewEventConnection(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -77,4 +81,37 @@ func mustTempDir() string {
 		panic(err)
 	}
 	return dir
+}
+
+// withTestLogger sends a connection's warnings and errors to the test log,
+// so that a failure shows what the adapter saw.
+func withTestLogger(t *testing.T, cfg *cloudevents.Config) {
+	if cfg.Logger == nil {
+		w := &testLogWriter{t: t}
+		t.Cleanup(w.stop) // registered first, so it runs after the connection's Close
+		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+}
+
+// testLogWriter writes to t.Log until the test's cleanups end; goroutines
+// that log later are dropped instead of panicking.
+type testLogWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *testLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(p))
+	}
+	return len(p), nil
+}
+
+func (w *testLogWriter) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
 }

@@ -217,3 +217,40 @@ func TestReaderResumesExactlyAfterShutdown(t *testing.T) {
 		rd.Close()
 	}
 }
+
+// Short pulls while messages keep arriving: every message reaches a pull.
+// One sent to a pull its client had already given up would stay invisible
+// for the ack wait.
+func TestFetchEachLosesNothingBetweenPulls(t *testing.T) {
+	e := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.EnsureStream(ctx, StreamSpec{Name: "W", Subjects: []string{"w.x"}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.EnsureConsumer(ctx, "W", ConsumerSpec{Durable: "R", FilterSubject: "w.x", Deliver: DeliverAll, AckWait: time.Minute, MaxAckPending: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	go func() {
+		for i := range n {
+			if _, err := e.PublishStored(ctx, "w.x", []byte(fmt.Sprint(i)), PubOpts{}); err != nil {
+				return
+			}
+		}
+	}()
+	got := 0
+	limit := time.Now().Add(15 * time.Second) // far below the ack wait
+	for got < n && time.Now().Before(limit) {
+		if err := c.FetchEach(ctx, 7, 2*time.Millisecond, func(m *StoredMsg) {
+			got++
+			_ = m.Ack()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got != n {
+		t.Fatalf("received %d of %d; the rest went to pulls that had ended", got, n)
+	}
+}

@@ -45,7 +45,9 @@ func storedFrom(m jetstream.Msg) (*StoredMsg, bool) {
 }
 
 // Fetch waits up to wait for up to n messages and returns what arrived; it
-// returns early once it has n. ctx cancels the wait.
+// returns early once it has n. A pull that has started runs to its end;
+// ctx only stops the retries below (keep waits short: receivers slice long
+// waits into pulls of a second).
 func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration) ([]*StoredMsg, error) {
 	var out []*StoredMsg
 	err := c.FetchEach(ctx, n, wait, func(m *StoredMsg) { out = append(out, m) })
@@ -63,7 +65,7 @@ func (c *Consumer) Fetch(ctx context.Context, n int, wait time.Duration) ([]*Sto
 func (c *Consumer) FetchEach(ctx context.Context, n int, wait time.Duration, fn func(*StoredMsg)) error {
 	deadline := time.Now().Add(max(wait, noRespondersGrace))
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		err := c.fetchEach(ctx, n, wait, fn)
+		err := c.fetchEach(n, wait, fn)
 		if !errors.Is(err, nats.ErrNoResponders) || time.Now().Add(pause).After(deadline) || ctx.Err() != nil {
 			return err
 		}
@@ -74,7 +76,7 @@ func (c *Consumer) FetchEach(ctx context.Context, n int, wait time.Duration, fn 
 
 const noRespondersGrace = 250 * time.Millisecond
 
-func (c *Consumer) fetchEach(ctx context.Context, n int, wait time.Duration, fn func(*StoredMsg)) error {
+func (c *Consumer) fetchEach(n int, wait time.Duration, fn func(*StoredMsg)) error {
 	if wait < time.Millisecond {
 		b, err := c.c.FetchNoWait(n)
 		if err != nil {
@@ -82,9 +84,12 @@ func (c *Consumer) fetchEach(ctx context.Context, n int, wait time.Duration, fn 
 		}
 		return drain(b, fn)
 	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	b, err := c.c.Fetch(n, jetstream.FetchContext(ctx))
+	// The pull ends by the server's expiry, which it reports after the
+	// messages it sent, not by a client-side deadline: nats.go would end a
+	// FetchContext pull only a tenth of the wait after the server's expiry,
+	// and a message still on its way then would be lost to this pull and
+	// stay invisible until the ack wait ran out.
+	b, err := c.c.Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		return mapFetchErr(err)
 	}

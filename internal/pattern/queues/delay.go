@@ -22,6 +22,9 @@ const (
 	delayConsumer   = "mover"
 	moverBatch      = 256
 	moverRetryDelay = time.Second
+	// moverWait is one pull of the mover; a pull runs to its end, so it
+	// bounds how long a shutdown waits for the mover.
+	moverWait = 250 * time.Millisecond
 )
 
 func (s *Service) delaySpec() engine.StreamSpec {
@@ -77,7 +80,7 @@ func (s *Service) mover() {
 				continue
 			}
 		}
-		err := cons.FetchEach(ctx, moverBatch, time.Second, func(sm *engine.StoredMsg) {
+		err := cons.FetchEach(ctx, moverBatch, moverWait, func(sm *engine.StoredMsg) {
 			channel := strings.TrimPrefix(sm.Subject, delayReleased)
 			if err := s.release(ctx, channel, sm); err != nil {
 				if ctx.Err() == nil {

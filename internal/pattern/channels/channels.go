@@ -170,26 +170,23 @@ func (m *Manager) List(ctx context.Context, typ, search string) ([]Channel, erro
 		}
 		return c
 	}
-	for _, e := range m.Stats.Entries(typ) {
-		c := get(e.Channel)
-		c.LastActivity, c.IsActive = e.LastActivity, e.Active > 0
-		c.Incoming.Messages, c.Incoming.Volume = e.InMessages, e.InBytes
-		c.Outgoing.Messages, c.Outgoing.Volume = e.OutMessages, e.OutBytes
-		c.Outgoing.Expired = e.Expired
-		if typ == stats.Commands || typ == stats.Queries {
-			c.Incoming.Responses, c.Outgoing.Responses = e.Responses, e.Responses
-		}
-	}
+	// A queue or events-store channel exists while its stream does; its
+	// counters only describe it (a subscriber can count one last event
+	// after the channel was deleted). Group views of events-store channels
+	// have no stream of their own.
+	var stored map[string]bool
 	switch typ {
 	case stats.Queues:
 		states, err := m.Queues.Channels(ctx)
 		if err != nil {
 			return nil, err
 		}
+		stored = map[string]bool{}
 		for _, st := range states {
+			stored[st.Channel] = true
 			c := get(st.Channel)
 			c.Outgoing.Waiting, c.Incoming.Delayed = st.Waiting, st.Delayed
-			if c.LastActivity == 0 && !st.LastTime.IsZero() {
+			if !st.LastTime.IsZero() {
 				c.LastActivity = st.LastTime.UnixMilli()
 			}
 		}
@@ -198,11 +195,29 @@ func (m *Manager) List(ctx context.Context, typ, search string) ([]Channel, erro
 		if err != nil {
 			return nil, err
 		}
+		stored = map[string]bool{}
 		for _, st := range states {
+			stored[st.Channel] = true
 			c := get(st.Channel)
-			if c.LastActivity == 0 && !st.LastTime.IsZero() {
+			if !st.LastTime.IsZero() {
 				c.LastActivity = st.LastTime.UnixMilli()
 			}
+		}
+	}
+	for _, e := range m.Stats.Entries(typ) {
+		if stored != nil && !stored[e.Channel] && !strings.HasPrefix(e.Channel, queues.ESGroupPrefix) {
+			continue
+		}
+		c := get(e.Channel)
+		if e.LastActivity != 0 {
+			c.LastActivity = e.LastActivity
+		}
+		c.IsActive = e.Active > 0
+		c.Incoming.Messages, c.Incoming.Volume = e.InMessages, e.InBytes
+		c.Outgoing.Messages, c.Outgoing.Volume = e.OutMessages, e.OutBytes
+		c.Outgoing.Expired = e.Expired
+		if typ == stats.Commands || typ == stats.Queries {
+			c.Incoming.Responses, c.Outgoing.Responses = e.Responses, e.Responses
 		}
 	}
 	out := make([]Channel, 0, len(byName))

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -295,6 +296,42 @@ func BenchmarkHeraldQueueBatchSend(b *testing.B) {
 			b.Fatal(err)
 		}
 		sent += n
+	}
+}
+
+// BenchmarkHeraldQueueBatchSendParallel: as HeraldQueueBatchSend with four
+// batches in flight (four goroutines on one connection), so that the
+// engine's pipeline does not empty while a batch's answer travels back.
+func BenchmarkHeraldQueueBatchSendParallel(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	b.SetBytes(int64(len(payload)))
+	const workers = 4
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for {
+				from := next.Add(100) - 100
+				if from >= int64(b.N) {
+					return
+				}
+				n := min(100, int64(b.N)-from)
+				batch := c.QMB()
+				for i := int64(0); i < n; i++ {
+					batch.Add(c.QM().SetChannel("bench.qbatchpar").SetBody(payload))
+				}
+				if _, err := batch.Send(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
 	}
 }
 

@@ -189,33 +189,27 @@ func TestReaderResumesExactlyAfterShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	for i := range readers {
-		stream, _, cs := spec(i)
-		rd, err := e.OpenReader(ctx, stream, cs)
-		if err != nil {
-			t.Fatal(err)
+	// Each reader takes one message and closes without settling it.
+	firstIs := func(when string) {
+		t.Helper()
+		for i := range readers {
+			stream, _, cs := spec(i)
+			rd, err := e.OpenReader(ctx, stream, cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := rd.Next(ctx)
+			if err != nil || m.Seq != acked+1 {
+				t.Fatalf("reader %d: %s, want %d first: got %v %v", i, when, acked+1, m, err)
+			}
+			rd.Close()
 		}
-		m, err := rd.Next(ctx)
-		if err != nil || m.Seq != acked+1 {
-			t.Fatalf("reader %d: after the restart, want %d first: got %v %v", i, acked+1, m, err)
-		}
-		rd.Close() // m neither acked nor returned
 	}
+	firstIs("after the restart")
 	// Anything still pending would come back once its ack wait ran out,
 	// ahead of newer messages.
 	time.Sleep(2 * ackWait) // waiting for nothing to happen
-	for i := range readers {
-		stream, _, cs := spec(i)
-		rd, err := e.OpenReader(ctx, stream, cs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := rd.Next(ctx)
-		if err != nil || m.Seq != acked+1 {
-			t.Fatalf("reader %d: after the ack wait, want %d first: got %v %v", i, acked+1, m, err)
-		}
-		rd.Close()
-	}
+	firstIs("after the ack wait")
 }
 
 // Short pulls while messages keep arriving: every message reaches a pull.

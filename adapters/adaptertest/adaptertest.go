@@ -23,6 +23,7 @@ import (
 	"go/token"
 	"net"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -172,6 +173,10 @@ func NoLeaks(t testing.TB) {
 	})
 }
 
+// heraldModule is Herald's module path with a trailing slash, taken from
+// the client SDK's package path (this package depends on the SDK only).
+var heraldModule = strings.TrimSuffix(reflect.TypeFor[client.Client]().PkgPath(), "client")
+
 type goroutine struct {
 	id    string
 	stack string
@@ -181,9 +186,9 @@ type goroutine struct {
 // the test framework or the runtime rather than to a client or an adapter.
 func (g goroutine) serverSide() bool {
 	for _, s := range []string{
-		"github.com/heraldmq/herald/server.",
-		"github.com/heraldmq/herald/internal/",
-		"/nats-io/nats", // the engine's embedded NATS server and its connection
+		heraldModule + "server.",   // the embeddable server's frames
+		heraldModule + "internal/", // and those of its packages
+		"/nats-io/nats",            // the engine's embedded NATS server and its connection
 		"google.golang.org/grpc.(*Server)",
 		"google.golang.org/grpc/internal/transport.NewServerTransport",
 		"google.golang.org/grpc/internal/transport.(*http2Server)",

@@ -5,12 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldmq/herald/adapters/adaptertest"
 	"github.com/heraldmq/herald/adapters/cloudevents"
+	"github.com/heraldmq/herald/server/heraldtest"
 )
 
 // config returns a configuration for srv with short timeouts and a stream
@@ -84,34 +84,10 @@ func mustTempDir() string {
 }
 
 // withTestLogger sends a connection's warnings and errors to the test log,
-// so that a failure shows what the adapter saw.
+// so that a failure shows what the adapter saw. It is called before the
+// connection registers its Close, so the log outlives the Close.
 func withTestLogger(t *testing.T, cfg *cloudevents.Config) {
 	if cfg.Logger == nil {
-		w := &testLogWriter{t: t}
-		t.Cleanup(w.stop) // registered first, so it runs after the connection's Close
-		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		cfg.Logger = heraldtest.Logger(t, slog.LevelWarn)
 	}
-}
-
-// testLogWriter writes to t.Log until the test's cleanups end; goroutines
-// that log later are dropped instead of panicking.
-type testLogWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func (w *testLogWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(string(p))
-	}
-	return len(p), nil
-}
-
-func (w *testLogWriter) stop() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
 }

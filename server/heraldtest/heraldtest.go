@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func NewServer(t testing.TB, opts ...server.Options) *Server {
 		o.HTTPAddr = "127.0.0.1:0"
 	}
 	if o.Logger == nil && os.Getenv("HERALD_TEST_LOG") != "" {
-		o.Logger = slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Logger = Logger(t, slog.LevelDebug)
 	}
 	s := &Server{t: t, opts: o, DataDir: o.DataDir}
 	s.start()
@@ -100,9 +101,32 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-type tlogWriter struct{ t testing.TB }
+// Logger returns a logger that writes records from level up to t.Log until
+// t's cleanups have run (Logger registers one); records logged later, by
+// goroutines that outlive the test, are dropped instead of panicking.
+func Logger(t testing.TB, level slog.Level) *slog.Logger {
+	w := &tlogWriter{t: t}
+	t.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
 
-func (w tlogWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
+type tlogWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *tlogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(p))
+	}
 	return len(p), nil
+}
+
+func (w *tlogWriter) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
 }

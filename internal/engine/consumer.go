@@ -251,7 +251,7 @@ func (r *Reader) Close() {
 		}
 		r.acked = "" // confirmed with every earlier ack
 	}
-	if r.acked != "" {
+	if r.acked != "" && r.ephemeral == "" { // an ephemeral consumer goes below
 		// Acks are fire and forget. A confirmed progress note on the last
 		// acked message (no longer pending, so it changes nothing) goes
 		// through the same queue and is answered once every earlier ack

@@ -57,13 +57,11 @@ func newChannelsChangeCmd(cf *connFlags, create bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			change := client.CreateChannel
 			if !create {
 				change = client.DeleteChannel
@@ -111,13 +109,11 @@ channels as the broker describes them.`,
 				}
 				types = []string{typ}
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			var (
 				rows []channelRow
 				all  = []any{}

@@ -178,6 +178,19 @@ func (cf *connFlags) connect(cmd *cobra.Command, ctx context.Context) (*client.C
 	return cf.dial(ctx, cf.clientID)
 }
 
+// session is the start of every verb that talks to a broker: a context
+// that ends on SIGINT or SIGTERM and a client connected with the flags;
+// done closes both.
+func (cf *connFlags) session(cmd *cobra.Command) (context.Context, *client.Client, func(), error) {
+	ctx, stop := signalContext(cmd)
+	c, err := cf.connect(cmd, ctx)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, c, func() { _ = c.Close(); stop() }, nil
+}
+
 // defaultClientID is prefix-<host>-<pid>-<random>. The random part keeps
 // two runs apart: the broker resumes an events-store subscription of a
 // client id it has seen, and process ids come back.

@@ -34,13 +34,11 @@ stdin with - or --stdin.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			id := mf.messageID()
 			err = c.E().SetId(id).SetChannel(args[0]).SetMetadata(mf.metadata).SetBody(body).SetTags(tags).Send(ctx)
 			if err != nil {
@@ -68,13 +66,11 @@ line each, until --count events came, --timeout passed or SIGINT.`,
 			if err := rf.check(); err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			errs := make(chan error, errBufferSize)
 			events, err := c.SubscribeToEvents(ctx, args[0], rf.group, errs)
 			if err != nil {
@@ -113,13 +109,11 @@ argument, the file given by --file, or stdin with - or --stdin.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			res, err := c.ES().SetId(mf.messageID()).SetChannel(args[0]).SetMetadata(mf.metadata).SetBody(body).SetTags(tags).Send(ctx)
 			if err == nil && res.Err != nil {
 				err = res.Err
@@ -166,13 +160,11 @@ where the last one stopped.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			errs := make(chan error, errBufferSize)
 			events, err := c.SubscribeToEventsStore(ctx, args[0], rf.group, errs, opt)
 			if err != nil {

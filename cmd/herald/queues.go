@@ -72,13 +72,11 @@ to whole seconds).`,
 			if maxReceive < 0 {
 				return fmt.Errorf("invalid --max-receive-count %d: want 0 or more", maxReceive)
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			msg := c.QM().SetId(mf.messageID()).SetChannel(args[0]).SetMetadata(mf.metadata).SetBody(body).SetTags(tags)
 			if delaySec > 0 {
 				msg.SetPolicyDelaySeconds(delaySec)
@@ -162,13 +160,11 @@ is printed when the queue stays empty.`
 				return err
 			}
 			waitSec = max1(waitSec)
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			rctx, cancel := context.WithTimeout(ctx, time.Duration(waitSec)*time.Second+connectTimeout)
 			defer cancel()
 			res, err := c.RQM().SetChannel(args[0]).SetMaxNumberOfMessages(max).SetWaitTimeSeconds(waitSec).SetIsPeak(peek).Send(rctx)
@@ -217,13 +213,11 @@ delayed messages stay.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			res, err := c.AQM().SetChannel(args[0]).SetWaitTimeSeconds(max1(waitSec)).Send(ctx)
 			if err == nil {
 				err = res.Err()
@@ -250,13 +244,11 @@ func newQueuesInfoCmd(cf *connFlags) *cobra.Command {
 		Example: `  herald queues info
   herald queues info tasks tasks.dead --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			info, err := c.QueuesInfo(ctx, strings.Join(args, ";"))
 			if err != nil {
 				return fmt.Errorf("queues info: %w", err)

@@ -59,13 +59,11 @@ after --count messages.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			s := &streamSession{
 				ctx: ctx, channel: args[0], sqm: c.SQM().SetChannel(args[0]),
 				visibility: int32(max1(visSec)), wait: int32(max1(waitSec)),

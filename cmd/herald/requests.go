@@ -74,13 +74,11 @@ command that fails, or that nobody answers in time, is an error.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			id := mf.messageID()
 			resp, err := c.C().SetId(id).SetChannel(args[0]).SetMetadata(mf.metadata).SetBody(body).SetTags(tags).SetTimeout(timeout).Send(ctx)
 			if err != nil {
@@ -122,13 +120,11 @@ and answer each as executed, or as failed with the text of --error, until
 			if err := rf.check(); err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			errs := make(chan error, errBufferSize)
 			cmds, err := c.SubscribeToCommands(ctx, args[0], rf.group, errs)
 			if err != nil {
@@ -187,13 +183,11 @@ whose responder failed, or that nobody answers in time, is an error. With
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			id := mf.messageID()
 			q := c.Q().SetId(id).SetChannel(args[0]).SetMetadata(mf.metadata).SetBody(body).SetTags(tags).SetTimeout(timeout)
 			if cacheKey != "" {
@@ -253,13 +247,11 @@ query's own body and metadata), or as failed with the text of --error, until
 			}
 			bodySet = cmd.Flags().Changed("response-body")
 			metaSet = cmd.Flags().Changed("response-metadata")
-			ctx, stop := signalContext(cmd)
-			defer stop()
-			c, err := cf.connect(cmd, ctx)
+			ctx, c, end, err := cf.session(cmd)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer end()
 			errs := make(chan error, errBufferSize)
 			queries, err := c.SubscribeToQueries(ctx, args[0], rf.group, errs)
 			if err != nil {

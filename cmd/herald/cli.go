@@ -180,7 +180,7 @@ func (cf *connFlags) connect(cmd *cobra.Command, ctx context.Context) (*client.C
 
 // session is the start of every verb that talks to a broker: a context
 // that ends on SIGINT or SIGTERM and a client connected with the flags;
-// done closes both.
+// the func it returns closes both.
 func (cf *connFlags) session(cmd *cobra.Command) (context.Context, *client.Client, func(), error) {
 	ctx, stop := signalContext(cmd)
 	c, err := cf.connect(cmd, ctx)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,6 +46,20 @@ func (l latencies) report(b *testing.B) {
 	b.ReportMetric(float64(l[len(l)/2].Nanoseconds())/1e3, "p50-µs")
 }
 
+// cpuPerOp reports, as cpu-µs/op, the CPU time the whole process (client,
+// server and engine alike) used per op from this call to the end of the
+// benchmark. On two cores an op can take no less than half of it in wall
+// time: the sum of two such figures bounds what doing both can reach.
+// Call it right after the set-up, and run the returned func at the end.
+func cpuPerOp(b *testing.B) func() {
+	start := processCPU()
+	return func() {
+		if used := processCPU() - start; used > 0 && b.N > 0 {
+			b.ReportMetric(float64(used.Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+		}
+	}
+}
+
 func benchClient(b *testing.B) (*heraldtest.Server, *kubemq.Client, context.Context) {
 	b.Helper()
 	srv := heraldtest.NewServer(b)
@@ -61,6 +76,10 @@ func benchClient(b *testing.B) (*heraldtest.Server, *kubemq.Client, context.Cont
 
 func BenchmarkHeraldPing(b *testing.B) {
 	_, c, ctx := benchClient(b)
+	benchPing(b, ctx, c)
+}
+
+func benchPing(b *testing.B, ctx context.Context, c *kubemq.Client) {
 	var lat latencies
 	b.ResetTimer()
 	for b.Loop() {
@@ -75,6 +94,10 @@ func BenchmarkHeraldPing(b *testing.B) {
 
 func BenchmarkHeraldEventSend(b *testing.B) {
 	_, c, ctx := benchClient(b)
+	benchEventSend(b, ctx, c)
+}
+
+func benchEventSend(b *testing.B, ctx context.Context, c *kubemq.Client) {
 	var lat latencies
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
@@ -91,6 +114,10 @@ func BenchmarkHeraldEventSend(b *testing.B) {
 // receives them; an op is one event received.
 func BenchmarkHeraldEventStream(b *testing.B) {
 	_, c, ctx := benchClient(b)
+	benchEventStream(b, ctx, c)
+}
+
+func benchEventStream(b *testing.B, ctx context.Context, c *kubemq.Client) {
 	errCh := make(chan error, 4)
 	sub, err := c.SubscribeToEvents(ctx, "bench.stream", "", errCh)
 	if err != nil {
@@ -100,6 +127,7 @@ func BenchmarkHeraldEventStream(b *testing.B) {
 	in := make(chan *kubemq.Event, 1024)
 	go c.StreamEvents(ctx, in, errCh)
 	b.SetBytes(int64(len(payload)))
+	defer cpuPerOp(b)()
 	b.ResetTimer()
 	go func() {
 		for i := 0; i < b.N; i++ {
@@ -156,11 +184,16 @@ func BenchmarkHeraldEventsStoreSend(b *testing.B) {
 // an op is one stored-and-confirmed event.
 func BenchmarkHeraldEventsStoreStream(b *testing.B) {
 	_, c, ctx := benchClient(b)
+	benchEventsStoreStream(b, ctx, c)
+}
+
+func benchEventsStoreStream(b *testing.B, ctx context.Context, c *kubemq.Client) {
 	in := make(chan *kubemq.EventStore, 1024)
 	results := make(chan *kubemq.EventStoreResult, 1024)
 	errCh := make(chan error, 4)
 	go c.StreamEventsStore(ctx, in, results, errCh)
 	b.SetBytes(int64(len(payload)))
+	defer cpuPerOp(b)()
 	b.ResetTimer()
 	go func() {
 		for i := 0; i < b.N; i++ {
@@ -212,8 +245,7 @@ func BenchmarkHeraldEventsStoreReplay(b *testing.B) {
 	}
 }
 
-func benchRequests(b *testing.B, query bool) {
-	_, c, ctx := benchClient(b)
+func benchRequests(b *testing.B, ctx context.Context, c *kubemq.Client, query bool) {
 	errCh := make(chan error, 4)
 	if query {
 		qs, err := c.SubscribeToQueries(ctx, "bench.rpc", "", errCh)
@@ -265,11 +297,22 @@ func benchRequests(b *testing.B, query bool) {
 	lat.report(b)
 }
 
-func BenchmarkHeraldCommand(b *testing.B) { benchRequests(b, false) }
-func BenchmarkHeraldQuery(b *testing.B)   { benchRequests(b, true) }
+func BenchmarkHeraldCommand(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	benchRequests(b, ctx, c, false)
+}
+
+func BenchmarkHeraldQuery(b *testing.B) {
+	_, c, ctx := benchClient(b)
+	benchRequests(b, ctx, c, true)
+}
 
 func BenchmarkHeraldQueueSend(b *testing.B) {
 	_, c, ctx := benchClient(b)
+	benchQueueSend(b, ctx, c)
+}
+
+func benchQueueSend(b *testing.B, ctx context.Context, c *kubemq.Client) {
 	var lat latencies
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
@@ -285,6 +328,11 @@ func BenchmarkHeraldQueueSend(b *testing.B) {
 // BenchmarkHeraldQueueBatchSend: batches of 100; an op is one message.
 func BenchmarkHeraldQueueBatchSend(b *testing.B) {
 	_, c, ctx := benchClient(b)
+	benchQueueBatchSend(b, ctx, c)
+}
+
+func benchQueueBatchSend(b *testing.B, ctx context.Context, c *kubemq.Client) {
+	defer cpuPerOp(b)()
 	b.SetBytes(int64(len(payload)))
 	for sent := 0; sent < b.N; {
 		n := min(100, b.N-sent)
@@ -304,6 +352,7 @@ func BenchmarkHeraldQueueBatchSend(b *testing.B) {
 // engine's pipeline does not empty while a batch's answer travels back.
 func BenchmarkHeraldQueueBatchSendParallel(b *testing.B) {
 	_, c, ctx := benchClient(b)
+	defer cpuPerOp(b)()
 	b.SetBytes(int64(len(payload)))
 	const workers = 4
 	var next atomic.Int64
@@ -355,7 +404,12 @@ func BenchmarkHeraldQueueBatchReceive(b *testing.B) {
 	_, c, ctx := benchClient(b)
 	ch := fmt.Sprintf("bench.qrecv.%d", b.N)
 	fillQueue(b, ctx, c, ch, b.N)
+	benchQueueBatchReceive(b, ctx, c, ch)
+}
+
+func benchQueueBatchReceive(b *testing.B, ctx context.Context, c *kubemq.Client, ch string) {
 	b.SetBytes(int64(len(payload)))
+	defer cpuPerOp(b)()
 	b.ResetTimer()
 	for got := 0; got < b.N; {
 		r, err := c.RQM().SetChannel(ch).SetMaxNumberOfMessages(min(100, b.N-got)).SetWaitTimeSeconds(5).Send(ctx)
@@ -372,6 +426,10 @@ func BenchmarkHeraldQueueStreamReceiveAck(b *testing.B) {
 	_, c, ctx := benchClient(b)
 	ch := fmt.Sprintf("bench.qstream.%d", b.N)
 	fillQueue(b, ctx, c, ch, b.N)
+	benchQueueStreamReceiveAck(b, ctx, c, ch)
+}
+
+func benchQueueStreamReceiveAck(b *testing.B, ctx context.Context, c *kubemq.Client, ch string) {
 	var lat latencies
 	b.SetBytes(int64(len(payload)))
 	b.ResetTimer()
@@ -458,6 +516,7 @@ func BenchmarkRawCorePubSub(b *testing.B) {
 	_ = sub.SetPendingLimits(-1, -1)
 	_ = nc.Flush()
 	b.SetBytes(int64(len(payload)))
+	defer cpuPerOp(b)()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		_ = nc.Publish("raw.e", payload)
@@ -525,8 +584,39 @@ func BenchmarkRawJSPublishAsync(b *testing.B) {
 	_, js := rawJS(b)
 	rawStream(b, js, "RAWASYNC", false)
 	b.SetBytes(int64(len(payload)))
+	defer cpuPerOp(b)()
 	b.ResetTimer()
 	rawPublishAsync(b, js, "RAWASYNC.x", b.N)
+}
+
+// BenchmarkRawJSPublishBatches: what a queue batch send asks of the engine,
+// alone: batches of 100 async publishes into a work queue, each with a
+// deduplication id, each batch waited for before the next.
+func BenchmarkRawJSPublishBatches(b *testing.B) {
+	_, js := rawJS(b)
+	rawStream(b, js, "RAWBATCH", true)
+	fs := make([]jetstream.PubAckFuture, 0, 100)
+	defer cpuPerOp(b)()
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	for sent := 0; sent < b.N; {
+		fs = fs[:0]
+		for ; len(fs) < 100 && sent < b.N; sent++ {
+			f, err := js.PublishMsgAsync(&nats.Msg{Subject: "RAWBATCH.x", Data: payload,
+				Header: nats.Header{jetstream.MsgIDHeader: []string{strconv.Itoa(sent)}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			fs = append(fs, f)
+		}
+		for _, f := range fs {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				b.Fatal(err)
+			}
+		}
+	}
 }
 
 // BenchmarkRawJSFetchAck: work-queue fetch of 100 and ack each.
@@ -539,6 +629,7 @@ func BenchmarkRawJSFetchAck(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(payload)))
+	defer cpuPerOp(b)()
 	b.ResetTimer()
 	for got := 0; got < b.N; {
 		batch, err := cons.Fetch(min(100, b.N-got), jetstream.FetchMaxWait(5*time.Second))
@@ -550,6 +641,35 @@ func BenchmarkRawJSFetchAck(b *testing.B) {
 			got++
 		}
 	}
+}
+
+// BenchmarkRawJSFetchOneAckSync: the engine's part of one queue stream
+// transaction, alone: pull one message, then ack it and wait for the
+// confirmation.
+func BenchmarkRawJSFetchOneAckSync(b *testing.B) {
+	_, js := rawJS(b)
+	rawStream(b, js, "RAWONE", true)
+	rawPublishAsync(b, js, "RAWONE.x", b.N)
+	cons, err := js.CreateConsumer(context.Background(), "RAWONE", jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var lat latencies
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		lat.time(func() {
+			m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := m.DoubleAck(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	lat.report(b)
 }
 
 func BenchmarkRawJSOrderedReplay(b *testing.B) {

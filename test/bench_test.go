@@ -592,7 +592,13 @@ func BenchmarkRawJSPublishAsync(b *testing.B) {
 // BenchmarkRawJSPublishBatches: what a queue batch send asks of the engine,
 // alone: batches of 100 async publishes into a work queue, each with a
 // deduplication id, each batch waited for before the next.
-func BenchmarkRawJSPublishBatches(b *testing.B) {
+func BenchmarkRawJSPublishBatches(b *testing.B) { rawPublishBatches(b, true) }
+
+// BenchmarkRawJSPublishBatchesNoDedup: as RawJSPublishBatches without
+// deduplication ids (Herald with DedupWindow -1).
+func BenchmarkRawJSPublishBatchesNoDedup(b *testing.B) { rawPublishBatches(b, false) }
+
+func rawPublishBatches(b *testing.B, dedup bool) {
 	_, js := rawJS(b)
 	rawStream(b, js, "RAWBATCH", true)
 	fs := make([]jetstream.PubAckFuture, 0, 100)
@@ -602,8 +608,11 @@ func BenchmarkRawJSPublishBatches(b *testing.B) {
 	for sent := 0; sent < b.N; {
 		fs = fs[:0]
 		for ; len(fs) < 100 && sent < b.N; sent++ {
-			f, err := js.PublishMsgAsync(&nats.Msg{Subject: "RAWBATCH.x", Data: payload,
-				Header: nats.Header{jetstream.MsgIDHeader: []string{strconv.Itoa(sent)}}})
+			m := &nats.Msg{Subject: "RAWBATCH.x", Data: payload}
+			if dedup {
+				m.Header = nats.Header{jetstream.MsgIDHeader: []string{strconv.Itoa(sent)}}
+			}
+			f, err := js.PublishMsgAsync(m)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -3,10 +3,12 @@ package test
 // Benchmarks of Herald through the official KubeMQ Go SDK over loopback gRPC,
 // next to the same operations on a raw in-process JetStream (the engine alone,
 // no gRPC, no protobuf), run in the same process so the broker's own cost is
-// visible. 1 KB payloads. Unary benchmarks also report their median latency
-// (p50-µs). Figures are recorded in BENCHMARKS.md.
+// visible, and to the same SDK calls answered by a bare gRPC server (the
+// transport floors, floor_bench_test.go). 1 KB payloads. Unary benchmarks
+// also report their median latency (p50-µs), throughput benchmarks the CPU
+// time per message (cpu-µs/op). Figures are recorded in BENCHMARKS.md.
 //
-//	go test ./test -run '^$' -bench . -benchtime 2s
+//	go test ./test -run '^$' -bench . -benchtime 1s -count 1   # one round
 
 import (
 	"context"

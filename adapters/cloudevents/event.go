@@ -146,30 +146,14 @@ func (e *EventConn) ListenWithConcurrentWorkersWithPush(ctx context.Context, han
 }
 
 func (e *EventConn) listen(ctx context.Context, handlers map[EventType]EventHandlerFunc, wg *sync.WaitGroup, o listenOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	s, err := e.subscribe(ctx, handlers, o)
-	if err != nil {
-		return err
-	}
-	if wg != nil {
-		wg.Add(1)
-		s.whenEnded(wg.Done)
-	}
-	s.drainOn(ctx, e.c.s.DrainTimeout)
-	return nil
+	return listenUntil(ctx, wg, e.c.s.DrainTimeout, func(ctx context.Context) (*Subscription, error) { return e.subscribe(ctx, handlers, o) })
 }
 
 // Subscribe starts a listener like Listen and returns its handle; ctx
 // bounds the start only. Stop it with Subscription.Drain or the
 // connection's Drain or Close.
 func (e *EventConn) Subscribe(ctx context.Context, handlers map[EventType]EventHandlerFunc, opts ...ListenOption) (*Subscription, error) {
-	var o listenOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return e.subscribe(ctx, handlers, o)
+	return e.subscribe(ctx, handlers, listenOptionsOf(opts))
 }
 
 type eventTransport struct {

@@ -302,29 +302,13 @@ func (q *QueryConn) ListenWithConcurrentWorkers(ctx context.Context, handlers ma
 }
 
 func (q *QueryConn) listen(ctx context.Context, handlers map[QueryOp]QueryHandlerFunc, wg *sync.WaitGroup, o listenOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	s, err := q.subscribe(ctx, handlers, o)
-	if err != nil {
-		return err
-	}
-	if wg != nil {
-		wg.Add(1)
-		s.whenEnded(wg.Done)
-	}
-	s.drainOn(ctx, q.c.s.DrainTimeout)
-	return nil
+	return listenUntil(ctx, wg, q.c.s.DrainTimeout, func(ctx context.Context) (*Subscription, error) { return q.subscribe(ctx, handlers, o) })
 }
 
 // Subscribe starts a listener like Listen and returns its handle; ctx
 // bounds the start only.
 func (q *QueryConn) Subscribe(ctx context.Context, handlers map[QueryOp]QueryHandlerFunc, opts ...ListenOption) (*Subscription, error) {
-	var o listenOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return q.subscribe(ctx, handlers, o)
+	return q.subscribe(ctx, handlers, listenOptionsOf(opts))
 }
 
 func (q *QueryConn) subscribe(ctx context.Context, handlers map[QueryOp]QueryHandlerFunc, o listenOptions) (*Subscription, error) {

@@ -27,6 +27,33 @@ func Workers(n int) ListenOption { return func(o *listenOptions) { o.workers = n
 // acknowledged listeners, the prefetch); 0 → 16.
 func Buffer(n int) ListenOption { return func(o *listenOptions) { o.buffer = n } }
 
+func listenOptionsOf(opts []ListenOption) listenOptions {
+	var o listenOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// listenUntil starts a listener with subscribe and ties it to wg (Done once
+// it ended) and to ctx (drained within drain when ctx ends): the Listen
+// methods of both connections.
+func listenUntil(ctx context.Context, wg *sync.WaitGroup, drain time.Duration, subscribe func(context.Context) (*Subscription, error)) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s, err := subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	if wg != nil {
+		wg.Add(1)
+		s.whenEnded(wg.Done)
+	}
+	s.drainOn(ctx, drain)
+	return nil
+}
+
 func (o *listenOptions) validate() error {
 	if o.workers < 0 || o.buffer < 0 {
 		return ErrInvalidOption

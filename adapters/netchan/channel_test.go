@@ -39,7 +39,7 @@ func TestNetchanWriteCloseReadTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := readBytes(t, ctx, s.Channel(), n)
+		got := readN(t, ctx, s.Channel(), n)
 		for i, m := range got {
 			if !bytes.Equal(m, line(i)) {
 				t.Fatalf("reader %d: message %d = %q, want %q", r, i, m, line(i))
@@ -76,7 +76,7 @@ func TestNetchanReaderBeforeWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishN(t, p, 0, 20)
-	got := readMessages(t, ctx, view, 20)
+	got := readN(t, ctx, view, 20)
 	for i, m := range got {
 		if !bytes.Equal(m.Value, line(i)) || m.Sequence != uint64(i+1) || m.Partition != -1 || m.Timestamp.IsZero() {
 			t.Fatalf("message %d: %+v", i, m)
@@ -111,7 +111,7 @@ func TestNetchanFromNewSeesLaterWrites(t *testing.T) {
 		}
 		// The look-back may show earlier writes first; ours must come.
 		for {
-			got := readBytes(t, ctx, s.Channel(), 1)[0]
+			got := readN(t, ctx, s.Channel(), 1)[0]
 			if bytes.Equal(got, want) {
 				break
 			}

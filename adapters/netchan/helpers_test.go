@@ -36,29 +36,11 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// readBytes reads n payloads from view, failing t if the view closes or
-// ctx ends first.
-func readBytes(t *testing.T, ctx context.Context, view <-chan []byte, n int) [][]byte {
+// readN reads n values from view (payloads or messages), failing t if the
+// view closes or ctx ends first.
+func readN[T any](t *testing.T, ctx context.Context, view <-chan T, n int) []T {
 	t.Helper()
-	var out [][]byte
-	for len(out) < n {
-		select {
-		case m, ok := <-view:
-			if !ok {
-				t.Fatalf("view closed after %d of %d messages", len(out), n)
-			}
-			out = append(out, m)
-		case <-ctx.Done():
-			t.Fatalf("read %d of %d messages: %v", len(out), n, ctx.Err())
-		}
-	}
-	return out
-}
-
-// readMessages reads n messages from view.
-func readMessages(t *testing.T, ctx context.Context, view <-chan netchan.Message, n int) []netchan.Message {
-	t.Helper()
-	var out []netchan.Message
+	var out []T
 	for len(out) < n {
 		select {
 		case m, ok := <-view:

@@ -75,7 +75,7 @@ func TestNetchanInteropWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if m := readMessages(t, ctx, s.Messages(), 1)[0]; !bytes.Equal(m.Value, []byte("from kubemq-go")) || m.Channel != "netchan.chan."+name {
+	if m := readN(t, ctx, s.Messages(), 1)[0]; !bytes.Equal(m.Value, []byte("from kubemq-go")) || m.Channel != "netchan.chan."+name {
 		t.Fatalf("SubChannel read %+v", m)
 	}
 }

@@ -27,12 +27,12 @@ func TestNetchanNoLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readBytes(t, ctx, s.Channel(), 20)
+	readN(t, ctx, s.Channel(), 20)
 	r, err := c.OpenSubChannel(ctx, "cursor", name, netchan.Resume(), netchan.WithBuffer(4))
 	if err != nil {
 		t.Fatal(err)
 	}
-	readBytes(t, ctx, r.Channel(), 1)
+	readN(t, ctx, r.Channel(), 1)
 	pub, err := c.NewPublisher("p", "ns", name)
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ func TestNetchanRewindInclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := readMessages(t, ctx, s.Messages(), 10)
+	all := readN(t, ctx, s.Messages(), 10)
 	_ = s.Close()
 	var ts []time.Time
 	for _, m := range all {
@@ -37,7 +37,7 @@ func TestNetchanRewindInclusive(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		got := readMessages(t, ctx, s.Messages(), 11-first)
+		got := readN(t, ctx, s.Messages(), 11-first)
 		for i, m := range got {
 			if !bytes.Equal(m.Value, line(first+i)) || m.Sequence != uint64(first+i) {
 				t.Fatalf("%s: message %d = %q (seq %d), want %q", what, i, m.Value, m.Sequence, line(first+i))
@@ -54,11 +54,11 @@ func TestNetchanRewindInclusive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer last.Close()
-	if got := readBytes(t, ctx, last.Channel(), 1)[0]; !bytes.Equal(got, line(10)) {
+	if got := readN(t, ctx, last.Channel(), 1)[0]; !bytes.Equal(got, line(10)) {
 		t.Fatalf("FromLast: %q, want %q", got, line(10))
 	}
 	publishN(t, p, 11, 13)
-	got := readBytes(t, ctx, last.Channel(), 2)
+	got := readN(t, ctx, last.Channel(), 2)
 	if !bytes.Equal(got[0], line(11)) || !bytes.Equal(got[1], line(12)) {
 		t.Fatalf("FromLast then new: %q", got)
 	}

@@ -99,7 +99,7 @@ func TestNetchanSealFallbackPrecheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := map[string]int{name: 5, name2: 1}[ch]
-		readBytes(t, ctx, s.Channel(), want)
+		readN(t, ctx, s.Channel(), want)
 		expectClosed(t, ctx, s.Channel())
 		if !s.Closed() || s.Err() != nil {
 			t.Fatalf("%s: reader did not stop at the marker: Closed %v, Err %v", ch, s.Closed(), s.Err())

@@ -88,7 +88,7 @@ func TestNetchanResumeContinues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := readBytes(t, ctx, s1.Channel(), 5)
+			got := readN(t, ctx, s1.Channel(), 5)
 			for i, m := range got {
 				if !bytes.Equal(m, line(i+1)) {
 					t.Fatalf("first reader: message %d = %q", i, m)
@@ -108,7 +108,7 @@ func TestNetchanResumeContinues(t *testing.T) {
 				// buffered is gone; nothing before 6 comes again.
 				publishN(t, p, 11, 12)
 				for {
-					m := readBytes(t, ctx, s2.Channel(), 1)[0]
+					m := readN(t, ctx, s2.Channel(), 1)[0]
 					for i := 1; i <= 5; i++ {
 						if bytes.Equal(m, line(i)) {
 							t.Fatalf("group fallback redelivered %q", m)
@@ -119,7 +119,7 @@ func TestNetchanResumeContinues(t *testing.T) {
 					}
 				}
 			}
-			got = readBytes(t, ctx, s2.Channel(), 5)
+			got = readN(t, ctx, s2.Channel(), 5)
 			for i, m := range got {
 				if !bytes.Equal(m, line(i+6)) {
 					t.Fatalf("resumed reader: message %d = %q, want %q", i, m, line(i+6))
@@ -151,7 +151,7 @@ func TestNetchanResumeContinues(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s3.Close()
-			if m := readBytes(t, ctx, s3.Channel(), 1)[0]; !bytes.Equal(m, line(11)) {
+			if m := readN(t, ctx, s3.Channel(), 1)[0]; !bytes.Equal(m, line(11)) {
 				t.Fatalf("third reader: %q, want %q", m, line(11))
 			}
 		})
@@ -212,13 +212,13 @@ func TestNetchanRestartMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishN(t, p, 0, 50)
-	got := readMessages(t, ctx, view, 10)
+	got := readN(t, ctx, view, 10)
 	srv.Restart(t)
 	publishN(t, p, 50, 100)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, readMessages(t, ctx, view, 90)...)
+	got = append(got, readN(t, ctx, view, 90)...)
 	for i, m := range got {
 		if !bytes.Equal(m.Value, line(i)) || m.Sequence != uint64(i+1) {
 			t.Fatalf("message %d = %q (seq %d), want %q", i, m.Value, m.Sequence, line(i))
@@ -246,7 +246,7 @@ func TestNetchanDeleteChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.Close()
-	readBytes(t, ctx, live.Channel(), 5)
+	readN(t, ctx, live.Channel(), 5)
 	if err := c.DeleteChannelContext(ctx, name); err != nil {
 		t.Fatalf("delete: %v", err)
 	}

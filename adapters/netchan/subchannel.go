@@ -176,32 +176,34 @@ func (s *SubChannel) Name() string { return s.name }
 // Messages was called first it returns a closed channel and ViewErr
 // reports ErrViewInUse.
 func (s *SubChannel) Channel() <-chan []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch s.view {
-	case viewNone:
-		s.view = viewBytes
-		s.closeMsgs()
-		close(s.chosen)
-	case viewMessages:
-		s.viewErr = ErrViewInUse
-	}
+	s.choose(viewBytes)
 	return s.bytesCh
 }
 
 // Messages returns the full view (sequence, timestamp, …); see Channel.
 func (s *SubChannel) Messages() <-chan Message {
+	s.choose(viewMessages)
+	return s.msgCh
+}
+
+// choose makes v the view if none was chosen yet (closing the other one);
+// asking for the other view once one is chosen sets ErrViewInUse.
+func (s *SubChannel) choose(v int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch s.view {
 	case viewNone:
-		s.view = viewMessages
-		s.closeBytes()
+		s.view = v
+		if v == viewBytes {
+			s.closeMsgs()
+		} else {
+			s.closeBytes()
+		}
 		close(s.chosen)
-	case viewBytes:
+	case v:
+	default:
 		s.viewErr = ErrViewInUse
 	}
-	return s.msgCh
 }
 
 func (s *SubChannel) closeBytes() {

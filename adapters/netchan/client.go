@@ -237,6 +237,17 @@ func Dial(ctx context.Context, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// connHerald is conn, and whether the broker it reached is Herald.
+func (c *Client) connHerald(ctx context.Context) (*client.Client, bool, error) {
+	cl, err := c.conn(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cl, c.herald, nil
+}
+
 // conn returns the connected SDK client, connecting on first use.
 func (c *Client) conn(ctx context.Context) (*client.Client, error) {
 	if c.cfgErr != nil {

@@ -104,13 +104,10 @@ func (c *Client) OpenPubChannel(ctx context.Context, name string, opts ...PubOpt
 	if po.err != nil {
 		return nil, po.err
 	}
-	cl, err := c.conn(ctx)
+	cl, herald, err := c.connHerald(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	herald := c.herald
-	c.mu.Unlock()
 	if !herald && po.closeCheck > 0 {
 		if err := c.checkClosed(ctx, cl, ch, po.closeCheck); err != nil {
 			return nil, err

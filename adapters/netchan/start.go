@@ -71,13 +71,10 @@ func (s start) heraldStart() string {
 // openSource opens the reader of ch: a plain subscription, or with resume
 // an acked durable read named by group (H3) or an events-store group.
 func (c *Client) openSource(ctx context.Context, ch, subscriberID string, st start, resume bool) (source, error) {
-	cl, err := c.conn(ctx)
+	cl, herald, err := c.connHerald(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	herald := c.herald
-	c.mu.Unlock()
 	id := subscriberID
 	if id == "" {
 		id = c.opts.clientID

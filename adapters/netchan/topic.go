@@ -456,13 +456,10 @@ func (c *Client) DeleteTopicContext(ctx context.Context, namespace, topic string
 	if err != nil {
 		return err
 	}
-	cl, err := c.conn(ctx)
+	cl, herald, err := c.connHerald(ctx)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	herald := c.herald
-	c.mu.Unlock()
 	var names []string
 	if herald {
 		list, err := cl.ListEventsStoreChannels(ctx, base)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldmq/herald/adapters/adaptertest"
 	"github.com/heraldmq/herald/client"
 	"github.com/heraldmq/herald/server/heraldtest"
 )
@@ -99,21 +100,11 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// eventually calls fn until it returns nil, failing t with fn's last error
-// once timeout has passed.
+// eventually is adaptertest.Eventually: fn until it returns nil, or t
+// fails with fn's last error once timeout has passed.
 func eventually(t *testing.T, timeout time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	adaptertest.Eventually(t, timeout, fn)
 }
 
 // recv reads one value from ch within d.

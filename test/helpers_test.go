@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/heraldmq/herald/adapters/adaptertest"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/server"
 	"github.com/heraldmq/herald/server/heraldtest"
@@ -58,21 +59,11 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// eventually calls fn until it returns nil, failing the test with fn's last
-// error when timeout passes first.
+// eventually is adaptertest.Eventually: fn until it returns nil, or t
+// fails with fn's last error once timeout has passed.
 func eventually(t *testing.T, timeout time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	adaptertest.Eventually(t, timeout, fn)
 }
 
 // rawConn opens a plain gRPC connection to srv, closed at cleanup.

@@ -91,10 +91,16 @@ func (f *floorServer) SendResponse(_ context.Context, in *kubemqpb.Response) (*k
 }
 
 func (f *floorServer) SubscribeToRequests(_ *kubemqpb.Subscribe, stream grpc.ServerStreamingServer[kubemqpb.Request]) error {
+	return forward(f.requests, stream)
+}
+
+// forward sends what arrives on from to the subscriber's stream until the
+// subscriber goes away.
+func forward[T any](from <-chan *T, stream grpc.ServerStreamingServer[T]) error {
 	for {
 		select {
-		case r := <-f.requests:
-			if err := stream.Send(r); err != nil {
+		case m := <-from:
+			if err := stream.Send(m); err != nil {
 				return err
 			}
 		case <-stream.Context().Done():
@@ -156,16 +162,7 @@ func (f *floorServer) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.
 }
 
 func (f *floorServer) SubscribeToEvents(_ *kubemqpb.Subscribe, stream grpc.ServerStreamingServer[kubemqpb.EventReceive]) error {
-	for {
-		select {
-		case ev := <-f.events:
-			if err := stream.Send(ev); err != nil {
-				return err
-			}
-		case <-stream.Context().Done():
-			return nil
-		}
-	}
+	return forward(f.events, stream)
 }
 
 // floorClient starts a bare server on loopback, with Herald's gRPC server

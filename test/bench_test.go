@@ -630,15 +630,23 @@ func rawPublishBatches(b *testing.B, dedup bool) {
 	}
 }
 
-// BenchmarkRawJSFetchAck: work-queue fetch of 100 and ack each.
-func BenchmarkRawJSFetchAck(b *testing.B) {
+// rawFilledQueue is a work-queue stream holding n messages, and a durable
+// consumer on it with explicit acks.
+func rawFilledQueue(b *testing.B, name string, n int) jetstream.Consumer {
+	b.Helper()
 	_, js := rawJS(b)
-	rawStream(b, js, "RAWWQ", true)
-	rawPublishAsync(b, js, "RAWWQ.x", b.N)
-	cons, err := js.CreateConsumer(context.Background(), "RAWWQ", jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	rawStream(b, js, name, true)
+	rawPublishAsync(b, js, name+".x", n)
+	cons, err := js.CreateConsumer(context.Background(), name, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return cons
+}
+
+// BenchmarkRawJSFetchAck: work-queue fetch of 100 and ack each.
+func BenchmarkRawJSFetchAck(b *testing.B) {
+	cons := rawFilledQueue(b, "RAWWQ", b.N)
 	b.SetBytes(int64(len(payload)))
 	defer cpuPerOp(b)()
 	b.ResetTimer()
@@ -658,13 +666,7 @@ func BenchmarkRawJSFetchAck(b *testing.B) {
 // transaction, alone: pull one message, then ack it and wait for the
 // confirmation.
 func BenchmarkRawJSFetchOneAckSync(b *testing.B) {
-	_, js := rawJS(b)
-	rawStream(b, js, "RAWONE", true)
-	rawPublishAsync(b, js, "RAWONE.x", b.N)
-	cons, err := js.CreateConsumer(context.Background(), "RAWONE", jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		b.Fatal(err)
-	}
+	cons := rawFilledQueue(b, "RAWONE", b.N)
 	ctx := context.Background()
 	var lat latencies
 	b.SetBytes(int64(len(payload)))

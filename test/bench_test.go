@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/heraldmq/herald/internal/pattern/queues"
 	"github.com/heraldmq/herald/server/heraldtest"
 )
 
@@ -683,6 +684,91 @@ func BenchmarkRawJSFetchOneAckSync(b *testing.B) {
 		})
 	}
 	lat.report(b)
+}
+
+// BenchmarkRawJSReceiveAsHerald: the engine's part of a Herald batch
+// receive, alone: what Herald asks of JetStream, not what it could ask.
+// Messages are stored as Herald stores a 1 KB queue message (its envelope,
+// 1074 bytes, with a deduplication id) in a work queue with Herald's stream
+// and consumer settings; they are fetched 100 at a time, each message's
+// metadata read, and settled as Herald settles a receive: the batch acked
+// together after the reply, the last ack confirmed. settleAtOnce acks right
+// after the batch; afterGrace acks queues.ReplyGrace later, as Herald does
+// so that a reply lost with the process is redelivered.
+func BenchmarkRawJSReceiveAsHerald(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		lag  time.Duration
+	}{{"settleAtOnce", 0}, {"afterGrace", queues.ReplyGrace}} {
+		b.Run(c.name, func(b *testing.B) {
+			cons := heraldShapedQueue(b, b.N)
+			ctx := context.Background()
+			b.SetBytes(int64(len(payload)))
+			defer cpuPerOp(b)()
+			b.ResetTimer()
+			var settled sync.WaitGroup
+			for got := 0; got < b.N; {
+				batch, err := cons.Fetch(min(100, b.N-got), jetstream.FetchMaxWait(5*time.Second))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ms := make([]jetstream.Msg, 0, 100)
+				for m := range batch.Messages() {
+					if _, err := m.Metadata(); err != nil {
+						b.Fatal(err)
+					}
+					ms = append(ms, m)
+				}
+				got += len(ms)
+				settled.Add(1)
+				time.AfterFunc(c.lag, func() {
+					defer settled.Done()
+					for _, m := range ms[:len(ms)-1] {
+						_ = m.Ack()
+					}
+					if err := ms[len(ms)-1].DoubleAck(ctx); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			settled.Wait()
+		})
+	}
+}
+
+// heraldShapedQueue is a work-queue stream holding n messages the size of
+// a 1 KB body in Herald's envelope, each with a deduplication id, and a
+// durable consumer with the settings Herald gives a queue's consumer.
+func heraldShapedQueue(b *testing.B, n int) jetstream.Consumer {
+	b.Helper()
+	_, js := rawJS(b)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "RAWHERALD", Subjects: []string{"ready.bench"}, Retention: jetstream.WorkQueuePolicy,
+		Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute, MaxMsgSize: -1, MaxConsumers: -1, AllowDirect: true,
+	}); err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 1074)
+	for i := 0; i < n; i++ {
+		m := &nats.Msg{Subject: "ready.bench", Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{fmt.Sprintf("%026d", i)}}}
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(60 * time.Second):
+		b.Fatal("async publish did not complete")
+	}
+	cons, err := js.CreateConsumer(ctx, "RAWHERALD", jetstream.ConsumerConfig{
+		Durable: "c", FilterSubject: "ready.bench", AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 1 << 20,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cons
 }
 
 func BenchmarkRawJSOrderedReplay(b *testing.B) {

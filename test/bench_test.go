@@ -576,6 +576,12 @@ func rawPublishAsync(b *testing.B, js jetstream.JetStream, subject string, n int
 			b.Fatal(err)
 		}
 	}
+	waitPublished(b, js)
+}
+
+// waitPublished waits until js has every async publish confirmed.
+func waitPublished(b *testing.B, js jetstream.JetStream) {
+	b.Helper()
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(60 * time.Second):
@@ -756,11 +762,7 @@ func heraldShapedQueue(b *testing.B, n int) jetstream.Consumer {
 			b.Fatal(err)
 		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(60 * time.Second):
-		b.Fatal("async publish did not complete")
-	}
+	waitPublished(b, js)
 	cons, err := js.CreateConsumer(ctx, "RAWHERALD", jetstream.ConsumerConfig{
 		Durable: "c", FilterSubject: "ready.bench", AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 1 << 20,

@@ -174,39 +174,36 @@ func (m *Manager) List(ctx context.Context, typ, search string) ([]Channel, erro
 	// counters only describe it (a subscriber can count one last event
 	// after the channel was deleted). Group views of events-store channels
 	// have no stream of their own.
-	var stored map[string]bool
+	fromStream := func(name string, last time.Time) *Channel {
+		c := get(name)
+		if !last.IsZero() {
+			c.LastActivity = last.UnixMilli()
+		}
+		return c
+	}
 	switch typ {
 	case stats.Queues:
 		states, err := m.Queues.Channels(ctx)
 		if err != nil {
 			return nil, err
 		}
-		stored = map[string]bool{}
 		for _, st := range states {
-			stored[st.Channel] = true
-			c := get(st.Channel)
+			c := fromStream(st.Channel, st.LastTime)
 			c.Outgoing.Waiting, c.Incoming.Delayed = st.Waiting, st.Delayed
-			if !st.LastTime.IsZero() {
-				c.LastActivity = st.LastTime.UnixMilli()
-			}
 		}
 	case stats.EventsStore:
 		states, err := m.Store.Channels(ctx)
 		if err != nil {
 			return nil, err
 		}
-		stored = map[string]bool{}
 		for _, st := range states {
-			stored[st.Channel] = true
-			c := get(st.Channel)
-			if !st.LastTime.IsZero() {
-				c.LastActivity = st.LastTime.UnixMilli()
-			}
+			fromStream(st.Channel, st.LastTime)
 		}
 	}
+	streams := typ == stats.Queues || typ == stats.EventsStore
 	for _, e := range m.Stats.Entries(typ) {
-		if stored != nil && !stored[e.Channel] && !strings.HasPrefix(e.Channel, queues.ESGroupPrefix) {
-			continue
+		if streams && byName[e.Channel] == nil && !strings.HasPrefix(e.Channel, queues.ESGroupPrefix) {
+			continue // no stream: deleted
 		}
 		c := get(e.Channel)
 		if e.LastActivity != 0 {

@@ -217,21 +217,28 @@ const closeDrainWait = 5 * time.Second
 // back to it, behind the ones already on their way.)
 func (r *Reader) Close() {
 	var back []jetstream.Msg
-	if r.exclusive || r.ephemeral != "" {
-		r.it.Stop()
+	if r.ephemeral != "" {
+		r.it.Stop() // the consumer is deleted below
 	} else {
-		back = r.returned
-		r.it.Drain()
 		// The drain ends when the server has seen the pull end and the
 		// messages it sent before have arrived. (Deliveries still queued in
-		// the server then are lost and wait out the ack wait.)
+		// the server then are lost and wait out the ack wait.) An exclusive
+		// durable waits for it too: a pull the server still serves would
+		// take messages stored after Close, and the next reader, opened
+		// when none was pending, would start behind them.
 		deadline := time.Now().Add(closeDrainWait)
+		r.it.Drain()
 		for wait := closeDrainWait; wait > 0; wait = time.Until(deadline) {
 			m, err := r.it.Next(jetstream.NextMaxWait(wait))
 			if err != nil {
 				break
 			}
 			back = append(back, m)
+		}
+		if r.exclusive {
+			back = nil // it resumes at its ack floor
+		} else {
+			back = append(r.returned, back...)
 		}
 	}
 	r.returned = nil

@@ -248,3 +248,41 @@ func TestFetchEachLosesNothingBetweenPulls(t *testing.T) {
 		t.Fatalf("received %d of %d; the rest went to pulls that had ended", got, n)
 	}
 }
+
+// An exclusive durable reader that closes while its pull is still open
+// must not leave that pull to take a message stored right after: the next
+// reader would start behind it, and the message would wait out the ack
+// wait.
+func TestExclusiveReaderCloseLeavesNothingToTheOldPull(t *testing.T) {
+	e := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.EnsureStream(ctx, StreamSpec{Name: "X", Subjects: []string{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	spec := ConsumerSpec{Durable: "D", FilterSubject: "x", Deliver: DeliverAll, AckWait: time.Minute, MaxAckPending: 1024, Exclusive: true}
+	for i := 1; i <= 100; i++ {
+		rd, err := e.OpenReader(ctx, "X", spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd.Close()
+		if _, err := e.PublishStored(ctx, "x", []byte(fmt.Sprint(i)), PubOpts{}); err != nil {
+			t.Fatal(err)
+		}
+		rd, err = e.OpenReader(ctx, "X", spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nctx, ncancel := context.WithTimeout(ctx, 5*time.Second)
+		m, err := rd.Next(nctx)
+		ncancel()
+		if err != nil || m.Seq != uint64(i) {
+			t.Fatalf("round %d: want sequence %d next, got %v %v", i, i, m, err)
+		}
+		if err := m.Ack(); err != nil {
+			t.Fatal(err)
+		}
+		rd.Close()
+	}
+}

@@ -255,6 +255,27 @@ func resume(t *testing.T, cl pb.KubemqClient, js jetstream.JetStream, ch, client
 	}
 }
 
+// waitUnsubscribed waits until the server has ended every subscription to
+// the events-store channel (it is listed inactive). An event stored right
+// after a client cancelled its subscription races the server's last write
+// to the cancelled stream: written there before the server saw the cancel,
+// it counts as delivered (as with KubeMQ) and is not sent again.
+func waitUnsubscribed(t *testing.T, c *kubemq.Client, channel string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		list, err := kubemq.ListPubSubChannels(context.Background(), c, "admin", "events_store", channel)
+		if err != nil {
+			return err
+		}
+		for _, x := range list {
+			if x.Name == channel && x.IsActive {
+				return fmt.Errorf("channel %s still has a subscriber", channel)
+			}
+		}
+		return nil
+	})
+}
+
 // TestEventsStoreDurableResume follows the table of spec §5.4 for
 // subscriptions without a group: the cursor is keyed by (ClientID, channel),
 // and a subscription with a known key resumes and ignores its start type.
@@ -264,9 +285,11 @@ func TestEventsStoreDurableResume(t *testing.T) {
 	ch := uniq("es.durable")
 	store(t, cl, ch, bodies(1, 5)...)
 
+	admin := newClient(t, srv, "admin")
 	d1 := esSub(t, cl, ch, "dur1", "", pb.Subscribe_StartFromFirst, 0)
 	wantSeqs(t, d1, 1, 2, 3, 4, 5)
 	d1.cancel()
+	waitUnsubscribed(t, admin, ch)
 
 	store(t, cl, ch, bodies(6, 8)...)
 	d1 = resume(t, cl, js, ch, "dur1", pb.Subscribe_StartAtSequence, 1, nil)
@@ -289,6 +312,7 @@ func TestEventsStoreDurableResume(t *testing.T) {
 	d3 := esSub(t, cl, ch, "dur3", "", pb.Subscribe_StartNewOnly, 0)
 	waitConsumers(t, js, ch, 3, 0)
 	d3.cancel()
+	waitUnsubscribed(t, admin, ch)
 	store(t, cl, ch, bodies(11, 12)...)
 	d3 = resume(t, cl, js, ch, "dur3", pb.Subscribe_StartNewOnly, 0, nil)
 	wantSeqs(t, d3, 11, 12)

@@ -336,6 +336,7 @@ func TestEventsStoreGroupCursor(t *testing.T) {
 	g1 := esSub(t, cl, ch, "g1", "G", pb.Subscribe_StartFromFirst, 0)
 	wantSeqs(t, g1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 	g1.cancel()
+	waitUnsubscribed(t, newClient(t, srv, "admin"), ch)
 	store(t, cl, ch, "b11")
 	g2 := esSub(t, cl, ch, "g2", "G", pb.Subscribe_StartFromFirst, 0)
 	wantSeqs(t, g2, 11)

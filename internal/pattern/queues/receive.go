@@ -77,6 +77,9 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 	return d
 }
 
+// fetchChunk bounds one pull of fetch.
+const fetchChunk = 256
+
 // fetch collects up to max leases from q, waiting up to wait to fill the
 // batch (wait-to-fill). It stops early when the next message would take the
 // bodies past maxBytes.
@@ -96,7 +99,9 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 		// client abandoned, and that message would then stay invisible until
 		// the ack wait ran out. ctx is checked between slices.
 		var extra []*engine.StoredMsg
-		ferr := q.cons.FetchEach(context.WithoutCancel(ctx), max-len(ds), min(left, time.Second), func(sm *engine.StoredMsg) {
+		// A pull asks for at most fetchChunk messages: the engine sizes its
+		// buffers by the number asked, which the client chose.
+		ferr := q.cons.FetchEach(context.WithoutCancel(ctx), min(max-len(ds), fetchChunk), min(left, time.Second), func(sm *engine.StoredMsg) {
 			if full || size+len(sm.Data) > maxBytes && len(ds) > 0 {
 				extra = append(extra, sm) // the reply is full
 				full = true

@@ -294,16 +294,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.grpc != nil {
+			// Both fronts stop accepting at once. REST waits for its running
+			// requests; the streams WebSockets run on end with gRPC's.
+			var fronts sync.WaitGroup
 			if s.rest != nil {
-				// gRPC first: its shutdown ends the streams WebSockets run on
-				go func() { _ = s.rest.Shutdown(ctx) }()
+				fronts.Go(func() {
+					_ = s.rest.Shutdown(ctx)
+					<-s.restErr
+				})
 			}
 			s.grpc.Shutdown(ctx)
 			<-s.serveErr
-			if s.rest != nil {
-				_ = s.rest.Shutdown(ctx)
-				<-s.restErr
-			}
+			fronts.Wait()
 		}
 		if s.queues != nil {
 			s.queues.Close()

@@ -62,7 +62,8 @@ type Engine struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
-	inbox *inboxMux
+	inbox  *inboxMux
+	closed chan struct{} // closed when nc is (its ClosedHandler)
 
 	streamsMu sync.Mutex
 	streams   map[string]jetstream.Stream
@@ -136,11 +137,12 @@ func Open(cfg Config) (*Engine, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("engine: embedded server not ready in time")
 	}
+	closed := make(chan struct{})
 	nc, err := nats.Connect("",
 		nats.InProcessServer(ns),
 		nats.Name("herald"),
 		nats.MaxReconnects(-1),
-		nats.NoCallbacksAfterClientClose(),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
 			if sub != nil {
@@ -161,7 +163,7 @@ func Open(cfg Config) (*Engine, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("engine: jetstream: %w", err)
 	}
-	e := &Engine{cfg: cfg, log: log, ns: ns, nc: nc, js: js, streams: make(map[string]jetstream.Stream)}
+	e := &Engine{cfg: cfg, log: log, ns: ns, nc: nc, js: js, closed: closed, streams: make(map[string]jetstream.Stream)}
 	if e.inbox, err = newInboxMux(nc); err != nil {
 		_ = e.Close()
 		return nil, err
@@ -182,14 +184,17 @@ func (e *Engine) ClientURL() string {
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		if e.nc != nil {
-			// Drain flushes pending publishes and lets subscription callbacks finish.
+			// Drain flushes pending publishes and lets subscription
+			// callbacks finish; the connection closes when it is done.
 			if err := e.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 				e.closeErr = err
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for !e.nc.IsClosed() && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
+			t := time.NewTimer(drainWait)
+			select {
+			case <-e.closed:
+			case <-t.C:
 			}
+			t.Stop()
 			e.nc.Close()
 		}
 		e.ns.Shutdown()
@@ -197,6 +202,9 @@ func (e *Engine) Close() error {
 	})
 	return e.closeErr
 }
+
+// drainWait bounds how long Close waits for the connection to drain.
+const drainWait = 5 * time.Second
 
 // slogBridge routes nats-server logs to slog.
 type slogBridge struct{ log *slog.Logger }

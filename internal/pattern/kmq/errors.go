@@ -89,3 +89,37 @@ var (
 	ErrShutdown             = New(409, "server is in shutdown mode")
 	ErrAccessDenied         = New(412, "access denied to resource")
 )
+
+// Texts of the QueuesDownstream protocol, which carry no code (byte-exact,
+// trailing spaces and typos included).
+var (
+	ErrTxNotFound       = New(0, "transaction is completed or transaction id not found")
+	ErrRequestUnknown   = New(0, "request unknown")
+	ErrAckClosed        = New(0, "cannot ack messages with closed response ")
+	ErrNackClosed       = New(0, "cannot nack messages with closed response ")
+	ErrRequeueClosed    = New(0, "cannot requeue messages with closed response ")
+	ErrOffsetsClosed    = New(0, "cannot get active offsets with closed response ")
+	ErrAckEmpty         = New(0, "cannot ack empty list of of offsets")
+	ErrNackEmpty        = New(0, "cannot nack empty list of of offsets")
+	ErrRequeueEmpty     = New(0, "cannot requeue empty list of of offsets")
+	ErrRequeueNoChannel = New(0, "cannot requeue messages with empty channel destination ")
+	ErrPollCanceled     = New(0, "context canceled during poll process")
+)
+
+// ErrInvalidAckSeq and ErrInvalidNackSeq name a sequence a downstream range
+// settlement does not hold.
+func ErrInvalidAckSeq(seq int64) *Error { return New(0, fmt.Sprintf("invalid ack sequence id %d", seq)) }
+
+// ErrInvalidNackSeq: see ErrInvalidAckSeq.
+func ErrInvalidNackSeq(seq int64) *Error { return New(0, fmt.Sprintf("invalid nack sequence id %d", seq)) }
+
+// ErrNackFailed and ErrRequeueFailed report a downstream settlement that
+// could not store the message's copy.
+func ErrNackFailed(seq uint64, err error) *Error {
+	return New(0, fmt.Sprintf("nack message with seq %d failed, %v", seq, err))
+}
+
+// ErrRequeueFailed: see ErrNackFailed.
+func ErrRequeueFailed(seq uint64, err error) *Error {
+	return New(0, fmt.Sprintf("re-queue message with seq %d failed, %v", seq, err))
+}

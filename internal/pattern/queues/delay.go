@@ -45,16 +45,10 @@ func (s *Service) delayedCount(ctx context.Context, channel string) int64 {
 
 // mover moves released delayed messages into their queues until Close.
 func (s *Service) mover() {
-	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-s.stop
-		cancel()
-	}()
+	ctx := s.life
 	pause := func() bool {
 		select {
-		case <-s.stop:
+		case <-ctx.Done():
 			return false
 		case <-time.After(moverRetryDelay):
 			return true

@@ -2,7 +2,6 @@ package queues
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -10,32 +9,21 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/kmq"
 )
 
-// Texts of the downstream protocol (byte-exact, trailing spaces included).
-var (
-	ErrTxNotFound          = kmq.New(0, "transaction is completed or transaction id not found")
-	ErrRequestUnknown      = kmq.New(0, "request unknown")
-	errAckClosed           = kmq.New(0, "cannot ack messages with closed response ")
-	errNackClosed          = kmq.New(0, "cannot nack messages with closed response ")
-	errRequeueClosed       = kmq.New(0, "cannot requeue messages with closed response ")
-	errOffsetsClosed       = kmq.New(0, "cannot get active offsets with closed response ")
-	errAckEmpty            = kmq.New(0, "cannot ack empty list of of offsets")
-	errNackEmpty           = kmq.New(0, "cannot nack empty list of of offsets")
-	errRequeueEmpty        = kmq.New(0, "cannot requeue empty list of of offsets")
-	errRequeueNoChannel    = kmq.New(0, "cannot requeue messages with empty channel destination ")
-	defaultDownstreamItems = 200000
-)
+// defaultDownstreamItems is what a Get with MaxItems ≤ 0 asks for, as the
+// reference does. It only bounds a loop: nothing is sized by it.
+const defaultDownstreamItems = 200000
 
 // Downstream holds the poll transactions of one QueuesDownstream stream.
-// Settlements are serialised by the caller; Get may run concurrently.
+// Settlements are serialised by the caller; Get may run concurrently with
+// them and with each other.
 type Downstream struct {
 	s  *Service
-	mu sync.Mutex
+	mu sync.Mutex // guards tx and every transaction's held, closed and timer
 	tx map[string]*transaction
 }
 
 type transaction struct {
 	id     string
-	q      *queue
 	held   map[uint64]*delivery
 	closed bool
 	timer  *time.Timer
@@ -46,38 +34,52 @@ func (s *Service) NewDownstream() *Downstream {
 	return &Downstream{s: s, tx: make(map[string]*transaction)}
 }
 
-// Get opens a transaction holding up to maxItems messages of channel,
-// waiting up to waitMS (at least 1000 ms) to fill it. The transaction id is
-// returned also on failure. With autoAck the caller settles the transaction
-// with OpAckAll once the reply is on its way (OpClose if it could not be
-// sent), so a reply that never left does not lose its messages.
-func (ds *Downstream) Get(ctx context.Context, clientID, channel string, maxItems, waitMS int32, autoAck bool) (string, []*Message, error) {
+// GetRequest opens a poll transaction.
+type GetRequest struct {
+	ClientID string
+	Channel  string
+	// MaxItems caps the messages of the transaction; ≤ 0 means 200,000.
+	MaxItems int
+	// Wait is how long the Get waits to fill the transaction (at least 1 s).
+	Wait time.Duration
+	// AutoAck settles the messages once the reply is on its way.
+	AutoAck bool
+}
+
+// Get opens a transaction holding up to r.MaxItems messages of r.Channel,
+// waiting up to r.Wait to fill it, and hands its id (also on failure), the
+// messages and the error to reply. With AutoAck the messages are removed
+// once reply returned nil and returned in place when it failed, so a reply
+// that never left does not lose them.
+func (ds *Downstream) Get(ctx context.Context, r GetRequest, reply func(txID string, msgs []*Message, err error) error) {
+	id, msgs, err := ds.get(ctx, r)
+	rerr := reply(id, msgs, err)
+	if err != nil || !r.AutoAck || len(msgs) == 0 {
+		return
+	}
+	op := OpAckAll
+	if rerr != nil {
+		op = OpClose
+	}
+	_, _ = ds.Settle(context.WithoutCancel(ctx), op, id, nil, "")
+}
+
+func (ds *Downstream) get(ctx context.Context, r GetRequest) (string, []*Message, error) {
 	id := kmq.NewUUID()
-	if err := kmq.ValidateClientID(clientID); err != nil {
+	if err := kmq.ValidateClientID(r.ClientID); err != nil {
 		return id, nil, err
 	}
-	if err := kmq.ValidateQueueChannel(channel); err != nil {
+	if err := kmq.ValidateQueueChannel(r.Channel); err != nil {
 		return id, nil, err
 	}
-	if maxItems <= 0 {
-		maxItems = int32(defaultDownstreamItems)
+	if r.MaxItems <= 0 {
+		r.MaxItems = defaultDownstreamItems
 	}
-	if waitMS < 1000 {
-		waitMS = 1000
-	}
-	q, err := ds.s.queue(ctx, channel)
+	r.Wait = max(r.Wait, time.Second)
+	got, _, err := ds.s.lease(ctx, leaseRequest{Channel: r.Channel, Max: r.MaxItems, Wait: r.Wait, Order: expiryFirst})
 	if err != nil {
-		return id, nil, err
-	}
-	q.addReceiver(1)
-	defer q.addReceiver(-1)
-	got, _, err := ds.s.fetch(ctx, q, int(maxItems), time.Duration(waitMS)*time.Millisecond, expiryFirst, ds.s.cfg.MaxReplyBytes)
-	if err != nil || ctx.Err() != nil {
-		for _, d := range got {
-			_ = ds.s.returnInPlace(d)
-		}
-		if err == nil {
-			err = kmq.New(0, "context canceled during poll process")
+		if ctx.Err() != nil {
+			err = kmq.ErrPollCanceled
 		}
 		return id, nil, err
 	}
@@ -85,16 +87,16 @@ func (ds *Downstream) Get(ctx context.Context, clientID, channel string, maxItem
 	for i, d := range got {
 		msgs[i] = d.msg
 	}
-	t := &transaction{id: id, q: q, held: make(map[uint64]*delivery, len(got)), closed: len(got) == 0}
+	t := &transaction{id: id, held: make(map[uint64]*delivery, len(got)), closed: len(got) == 0}
 	for _, d := range got {
 		t.held[d.sm.Seq] = d
 	}
+	ds.mu.Lock()
 	if !t.closed {
 		// No client may hold messages forever: after the longest
 		// visibility the server allows they return in place.
-		t.timer = time.AfterFunc(time.Duration(ds.s.lim.MaxVisibility)*time.Second, func() { ds.expire(t) })
+		t.timer = time.AfterFunc(ds.s.lim.maxVisibility(), func() { ds.expire(t) })
 	}
-	ds.mu.Lock()
 	ds.tx[id] = t
 	ds.mu.Unlock()
 	return id, msgs, nil
@@ -102,19 +104,26 @@ func (ds *Downstream) Get(ctx context.Context, clientID, channel string, maxItem
 
 func (ds *Downstream) expire(t *transaction) {
 	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	ds.closeLocked(t)
+	back := ds.closeLocked(t)
+	ds.mu.Unlock()
+	ds.returnAll(back)
 }
 
-// closeLocked returns every held message in place.
-func (ds *Downstream) closeLocked(t *transaction) {
-	for _, d := range t.sorted() {
-		_ = ds.s.returnInPlace(d)
-	}
+// closeLocked closes t and returns what it held, in sequence order, for the
+// caller to return in place once it released ds.mu.
+func (ds *Downstream) closeLocked(t *transaction) []*delivery {
+	back := t.sorted()
 	t.held = map[uint64]*delivery{}
 	t.closed = true
 	if t.timer != nil {
 		t.timer.Stop()
+	}
+	return back
+}
+
+func (ds *Downstream) returnAll(back []*delivery) {
+	for _, d := range back {
+		_ = ds.s.returnInPlace(d)
 	}
 }
 
@@ -134,81 +143,45 @@ func (t *transaction) sorted() []*delivery {
 // Op is a settlement request on a transaction.
 type Op int
 
-// Settlement operations, numbered as the wire's request types.
+// Settlement operations.
 const (
-	OpAckAll        Op = 2
-	OpAckRange      Op = 3
-	OpNAckAll       Op = 4
-	OpNAckRange     Op = 5
-	OpReQueueAll    Op = 6
-	OpReQueueRange  Op = 7
-	OpActiveOffsets Op = 8
-	OpClose         Op = 10
+	OpAckAll Op = iota + 1
+	OpAckRange
+	OpNAckAll
+	OpNAckRange
+	OpReQueueAll
+	OpReQueueRange
+	OpActiveOffsets
+	OpClose
 )
+
+// opTexts are the errors of an operation on a closed transaction and with
+// an empty range.
+var opTexts = map[Op]struct{ closed, empty error }{
+	OpAckAll:       {closed: kmq.ErrAckClosed},
+	OpNAckAll:      {closed: kmq.ErrNackClosed},
+	OpReQueueAll:   {closed: kmq.ErrAckClosed}, // sic: the reference answers with the ack text
+	OpAckRange:     {closed: kmq.ErrAckClosed, empty: kmq.ErrAckEmpty},
+	OpNAckRange:    {closed: kmq.ErrNackClosed, empty: kmq.ErrNackEmpty},
+	OpReQueueRange: {closed: kmq.ErrRequeueClosed, empty: kmq.ErrRequeueEmpty},
+}
 
 // Settle applies op to the transaction txID. It returns the active offsets
 // for OpActiveOffsets; successful settlements return nothing, as the
-// reference answers nothing.
+// reference answers nothing. The messages are settled after ds.mu is
+// released, so a Get of the same stream never waits behind the engine.
 func (ds *Downstream) Settle(ctx context.Context, op Op, txID string, seqs []int64, requeueTo string) ([]int64, error) {
 	ds.mu.Lock()
-	defer ds.mu.Unlock()
 	t := ds.tx[txID]
 	if t == nil {
-		return nil, ErrTxNotFound
+		ds.mu.Unlock()
+		return nil, kmq.ErrTxNotFound
 	}
 	switch op {
-	case OpAckAll, OpNAckAll, OpReQueueAll:
-		if t.closed {
-			return nil, map[Op]error{OpAckAll: errAckClosed, OpNAckAll: errNackClosed, OpReQueueAll: errAckClosed}[op]
-		}
-		if op == OpReQueueAll && requeueTo == "" {
-			return nil, errRequeueNoChannel
-		}
-		held := t.sorted()
-		for i, d := range held {
-			if op == OpAckAll && i == len(held)-1 {
-				// acks are ordered: confirming the last one confirms them all
-				if err := ds.s.ackSync(ctx, d); err != nil && err != errLeaseGone {
-					return nil, err
-				}
-			} else if err := ds.apply(ctx, op, d, requeueTo); err != nil {
-				return nil, err
-			}
-			delete(t.held, d.sm.Seq)
-		}
-		ds.closeLocked(t)
-		return nil, nil
-	case OpAckRange, OpNAckRange, OpReQueueRange:
-		closedErr := map[Op]error{OpAckRange: errAckClosed, OpNAckRange: errNackClosed, OpReQueueRange: errRequeueClosed}[op]
-		if t.closed {
-			return nil, closedErr
-		}
-		if op == OpReQueueRange && requeueTo == "" {
-			return nil, errRequeueNoChannel
-		}
-		if len(seqs) == 0 {
-			return nil, map[Op]error{OpAckRange: errAckEmpty, OpNAckRange: errNackEmpty, OpReQueueRange: errRequeueEmpty}[op]
-		}
-		for _, seq := range seqs {
-			d := t.held[uint64(seq)]
-			if seq <= 0 || d == nil {
-				if op == OpNAckRange {
-					return nil, kmq.New(0, fmt.Sprintf("invalid nack sequence id %d", seq))
-				}
-				return nil, kmq.New(0, fmt.Sprintf("invalid ack sequence id %d", seq))
-			}
-			if err := ds.apply(ctx, op, d, requeueTo); err != nil {
-				return nil, err
-			}
-			delete(t.held, d.sm.Seq)
-		}
-		if len(t.held) == 0 {
-			ds.closeLocked(t)
-		}
-		return nil, nil
 	case OpActiveOffsets:
+		defer ds.mu.Unlock()
 		if t.closed {
-			return nil, errOffsetsClosed
+			return nil, kmq.ErrOffsetsClosed
 		}
 		out := make([]int64, 0, len(t.held))
 		for _, d := range t.sorted() {
@@ -216,29 +189,102 @@ func (ds *Downstream) Settle(ctx context.Context, op Op, txID string, seqs []int
 		}
 		return out, nil
 	case OpClose:
-		if !t.closed {
-			ds.closeLocked(t)
-		}
+		back := ds.closeLocked(t)
+		ds.mu.Unlock()
+		ds.returnAll(back)
 		return nil, nil
 	}
-	return nil, ErrRequestUnknown
+	texts, ok := opTexts[op]
+	if !ok {
+		ds.mu.Unlock()
+		return nil, kmq.ErrRequestUnknown
+	}
+	if t.closed {
+		ds.mu.Unlock()
+		return nil, texts.closed
+	}
+	if (op == OpReQueueAll || op == OpReQueueRange) && requeueTo == "" {
+		ds.mu.Unlock()
+		return nil, kmq.ErrRequeueNoChannel
+	}
+	all := op == OpAckAll || op == OpNAckAll || op == OpReQueueAll
+	if !all && len(seqs) == 0 {
+		ds.mu.Unlock()
+		return nil, texts.empty
+	}
+	// Take the messages out of the transaction: up to the first sequence
+	// it does not hold, whose error is reported after the earlier ones
+	// were applied, as the reference does.
+	var (
+		take   []*delivery
+		badSeq error
+	)
+	if all {
+		take = t.sorted()
+	} else {
+		for _, seq := range seqs {
+			d := t.held[uint64(seq)]
+			if seq <= 0 || d == nil {
+				badSeq = kmq.ErrInvalidAckSeq(seq)
+				if op == OpNAckRange {
+					badSeq = kmq.ErrInvalidNackSeq(seq)
+				}
+				break
+			}
+			take = append(take, d)
+		}
+	}
+	for _, d := range take {
+		delete(t.held, d.sm.Seq)
+	}
+	ds.mu.Unlock()
+
+	for i, d := range take {
+		last := op == OpAckAll && i == len(take)-1
+		if err := ds.apply(ctx, op, d, requeueTo, last); err != nil {
+			ds.mu.Lock()
+			for _, rest := range take[i:] { // not settled: still held
+				t.held[rest.sm.Seq] = rest
+			}
+			ds.mu.Unlock()
+			return nil, err
+		}
+	}
+	if badSeq != nil {
+		return nil, badSeq // the transaction stays open, as on the reference
+	}
+	ds.mu.Lock()
+	var back []*delivery
+	if all || len(t.held) == 0 {
+		back = ds.closeLocked(t)
+	}
+	ds.mu.Unlock()
+	ds.returnAll(back)
+	return nil, nil
 }
 
-func (ds *Downstream) apply(ctx context.Context, op Op, d *delivery, requeueTo string) error {
+// apply settles one message; last marks the final ack of an AckAll, which
+// waits for the engine's confirmation (acks are ordered, so it confirms
+// the earlier ones too).
+func (ds *Downstream) apply(ctx context.Context, op Op, d *delivery, requeueTo string, last bool) error {
 	var err error
 	switch op {
 	case OpAckAll, OpAckRange:
-		err = ds.s.ack(d)
+		if last {
+			err = ds.s.ackSync(ctx, d)
+		} else {
+			err = ds.s.ack(d)
+		}
 	case OpNAckAll, OpNAckRange:
 		if err = ds.s.requeue(ctx, d); err != nil && err != errLeaseGone {
-			return kmq.New(0, fmt.Sprintf("nack message with seq %d failed, %v", d.sm.Seq, err))
+			return kmq.ErrNackFailed(d.sm.Seq, err)
 		}
 	case OpReQueueAll, OpReQueueRange:
 		cp := *d.msg
 		cp.Channel = requeueTo
 		cp.Attributes = Attributes{}
 		if err = ds.s.move(ctx, d, &cp); err != nil && err != errLeaseGone {
-			return kmq.New(0, fmt.Sprintf("re-queue message with seq %d failed, %v", d.sm.Seq, err))
+			return kmq.ErrRequeueFailed(d.sm.Seq, err)
 		}
 	}
 	if err == errLeaseGone {
@@ -253,7 +299,7 @@ func (ds *Downstream) Status(txID string) (complete bool, err error) {
 	defer ds.mu.Unlock()
 	t := ds.tx[txID]
 	if t == nil {
-		return true, ErrTxNotFound
+		return true, kmq.ErrTxNotFound
 	}
 	return t.closed, nil
 }
@@ -261,10 +307,12 @@ func (ds *Downstream) Status(txID string) (complete bool, err error) {
 // Close ends the stream: every open transaction returns its messages in place.
 func (ds *Downstream) Close() {
 	ds.mu.Lock()
-	defer ds.mu.Unlock()
+	var back []*delivery
 	for _, t := range ds.tx {
 		if !t.closed {
-			ds.closeLocked(t)
+			back = append(back, ds.closeLocked(t)...)
 		}
 	}
+	ds.mu.Unlock()
+	ds.returnAll(back)
 }

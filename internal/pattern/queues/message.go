@@ -7,12 +7,13 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/kmq"
 )
 
-// Policy is a message's delivery policy.
+// Policy is a message's delivery policy. Expiration and Delay are whole
+// seconds on the wire and in the store.
 type Policy struct {
-	ExpirationSeconds int32
-	DelaySeconds      int32
-	MaxReceiveCount   int32  // 0 on send means the server maximum
-	MaxReceiveQueue   string // dead-letter queue; "" drops the message instead
+	Expiration      time.Duration // 0 = never
+	Delay           time.Duration
+	MaxReceiveCount int32  // 0 on send means the server maximum
+	MaxReceiveQueue string // dead-letter queue; "" drops the message instead
 }
 
 // Attributes are filled by the server on delivery.
@@ -94,13 +95,13 @@ func (l *Limits) validate(m *Message) error {
 		return kmq.ErrEmptyMessage
 	}
 	p := &m.Policy
-	if p.ExpirationSeconds < 0 || p.ExpirationSeconds > l.MaxExpiration {
+	if p.Expiration < 0 || p.Expiration > seconds(l.MaxExpiration) {
 		return kmq.ErrExpiration
 	}
 	if p.MaxReceiveCount < 0 || p.MaxReceiveCount > l.MaxReceiveCount {
 		return kmq.ErrMaxReceiveCount
 	}
-	if p.DelaySeconds < 0 || p.DelaySeconds > l.MaxDelay {
+	if p.Delay < 0 || p.Delay > seconds(l.MaxDelay) {
 		return kmq.ErrDelay
 	}
 	if p.MaxReceiveQueue != "" {
@@ -114,13 +115,40 @@ func (l *Limits) validate(m *Message) error {
 	return nil
 }
 
+func seconds(n int32) time.Duration { return time.Duration(n) * time.Second }
+
+// wait checks a receive's wait: 0 means the default.
+func (l *Limits) wait(d time.Duration) (time.Duration, error) {
+	if d < 0 || d > seconds(l.MaxWaitSeconds) {
+		return 0, kmq.ErrWaitTimeout
+	}
+	if d == 0 {
+		d = seconds(l.DefaultWait)
+	}
+	return d, nil
+}
+
+// visibility checks a stream transaction's visibility: 0 means the default.
+func (l *Limits) visibility(d time.Duration) (time.Duration, error) {
+	if d < 0 || d > seconds(l.MaxVisibility) {
+		return 0, kmq.ErrVisibility
+	}
+	if d == 0 {
+		d = seconds(l.DefaultVisibility)
+	}
+	return d, nil
+}
+
+// maxVisibility is the longest any message may be held.
+func (l *Limits) maxVisibility() time.Duration { return seconds(l.MaxVisibility) }
+
 // stamp sets the times a send reports and stores.
 func (m *Message) stamp(now time.Time) (delayedTo, expirationAt int64) {
-	if m.Policy.DelaySeconds > 0 {
-		delayedTo = now.Add(time.Duration(m.Policy.DelaySeconds) * time.Second).UnixNano()
+	if m.Policy.Delay > 0 {
+		delayedTo = now.Add(m.Policy.Delay).UnixNano()
 	}
-	if m.Policy.ExpirationSeconds > 0 {
-		expirationAt = now.Add(time.Duration(m.Policy.ExpirationSeconds+m.Policy.DelaySeconds) * time.Second).UnixNano()
+	if m.Policy.Expiration > 0 {
+		expirationAt = now.Add(m.Policy.Expiration + m.Policy.Delay).UnixNano()
 	}
 	m.Attributes.ExpirationAt = expirationAt
 	return delayedTo, expirationAt
@@ -133,8 +161,8 @@ func (m *Message) encode() []byte {
 	w.String(m.Metadata)
 	w.Blob(m.Body)
 	w.Map(m.Tags)
-	w.Int(int64(m.Policy.ExpirationSeconds))
-	w.Int(int64(m.Policy.DelaySeconds))
+	w.Int(int64(m.Policy.Expiration / time.Second))
+	w.Int(int64(m.Policy.Delay / time.Second))
 	w.Int(int64(m.Policy.MaxReceiveCount))
 	w.String(m.Policy.MaxReceiveQueue)
 	w.String(m.Topic)
@@ -154,8 +182,8 @@ func (m *Message) decode(b []byte) error {
 	m.Metadata = r.String()
 	m.Body = r.Blob()
 	m.Tags = r.Map()
-	m.Policy.ExpirationSeconds = int32(r.Int())
-	m.Policy.DelaySeconds = int32(r.Int())
+	m.Policy.Expiration = time.Duration(r.Int()) * time.Second
+	m.Policy.Delay = time.Duration(r.Int()) * time.Second
 	m.Policy.MaxReceiveCount = int32(r.Int())
 	m.Policy.MaxReceiveQueue = r.String()
 	m.Topic = r.String()

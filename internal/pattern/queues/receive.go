@@ -69,7 +69,7 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 	m.Attributes.Sequence = sm.Seq
 	m.Attributes.ReceiveCount = d.shown
 	m.Attributes.DelayedTo = 0
-	m.Policy.DelaySeconds = 0 // served
+	m.Policy.Delay = 0 // served
 	q.mu.Lock()
 	q.leases[sm.Seq] = d
 	q.stats.Out(stats.Queues, q.channel, len(m.Body))
@@ -135,8 +135,8 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 type ReceiveRequest struct {
 	ClientID    string
 	Channel     string
-	MaxMessages int32
-	WaitSeconds int32
+	MaxMessages int
+	Wait        time.Duration // 0: the default wait
 	Peek        bool
 }
 
@@ -205,27 +205,17 @@ func (r *ReceiveResult) Settle(ctx context.Context, delivered bool) {
 	r.held = nil
 }
 
-func (s *Service) validateReceive(clientID, channel string, wait int32) (time.Duration, error) {
+func (s *Service) validateReceive(clientID, channel string, wait time.Duration) (time.Duration, error) {
 	if err := kmq.ValidateClientID(clientID); err != nil {
 		return 0, err
 	}
 	if err := kmq.ValidateQueueChannel(channel); err != nil {
 		return 0, err
 	}
-	return s.waitFor(wait)
+	return s.lim.wait(wait)
 }
 
-func (s *Service) waitFor(wait int32) (time.Duration, error) {
-	if wait < 0 || wait > s.lim.MaxWaitSeconds {
-		return 0, kmq.ErrWaitTimeout
-	}
-	if wait == 0 {
-		wait = s.lim.DefaultWait
-	}
-	return time.Duration(wait) * time.Second, nil
-}
-
-// Receive takes up to MaxMessages messages, waiting up to WaitSeconds for the
+// Receive takes up to MaxMessages messages, waiting up to Wait for the
 // batch to fill, and holds them until the caller settles the result; when
 // ctx ends first they are returned in place. With Peek the messages stay in
 // the queue (leased ones are not shown).
@@ -236,33 +226,25 @@ func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResul
 	if err := kmq.ValidateQueueChannel(r.Channel); err != nil {
 		return nil, err
 	}
-	if r.MaxMessages < 1 || r.MaxMessages > s.lim.MaxNumberOfMessages {
+	if r.MaxMessages < 1 || r.MaxMessages > int(s.lim.MaxNumberOfMessages) {
 		return nil, kmq.ErrMaxMessages
 	}
-	wait, err := s.waitFor(r.WaitSeconds)
-	if err != nil {
-		return nil, err
-	}
-	q, err := s.queue(ctx, r.Channel)
+	wait, err := s.lim.wait(r.Wait)
 	if err != nil {
 		return nil, err
 	}
 	if r.Peek {
+		q, err := s.queue(ctx, r.Channel)
+		if err != nil {
+			return nil, err
+		}
 		if q.esChannel != "" {
 			return nil, errESGroupNoPeek
 		}
-		return s.peek(ctx, q, int(r.MaxMessages), wait)
+		return s.peek(ctx, q, r.MaxMessages, wait)
 	}
-	q.addReceiver(1)
-	defer q.addReceiver(-1)
-	ds, expired, err := s.fetch(ctx, q, int(r.MaxMessages), wait, deadLetterFirst, s.cfg.MaxReplyBytes)
-	if err != nil || ctx.Err() != nil {
-		for _, d := range ds {
-			_ = s.returnInPlace(d)
-		}
-		if err == nil {
-			err = ctx.Err()
-		}
+	ds, expired, err := s.lease(ctx, leaseRequest{Channel: r.Channel, Max: r.MaxMessages, Wait: wait, Order: deadLetterFirst})
+	if err != nil {
 		return nil, err
 	}
 	res := &ReceiveResult{Expired: expired, Messages: make([]*Message, 0, len(ds)), s: s, held: ds}
@@ -270,6 +252,38 @@ func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResul
 		res.Messages = append(res.Messages, d.msg)
 	}
 	return res, nil
+}
+
+// leaseRequest asks lease for messages of a validated channel.
+type leaseRequest struct {
+	Channel string
+	Max     int
+	Wait    time.Duration
+	Order   checkOrder
+}
+
+// lease takes up to r.Max messages of r.Channel as leases, waiting up to
+// r.Wait to fill the batch, while counting as a receiver of the channel.
+// When it fails, or ctx ended meanwhile, what it took returns in place and
+// it reports the error (ctx's).
+func (s *Service) lease(ctx context.Context, r leaseRequest) ([]*delivery, int32, error) {
+	q, err := s.queue(ctx, r.Channel)
+	if err != nil {
+		return nil, 0, err
+	}
+	q.addReceiver(1)
+	defer q.addReceiver(-1)
+	ds, expired, err := s.fetch(ctx, q, r.Max, r.Wait, r.Order, s.cfg.MaxReplyBytes)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		for _, d := range ds {
+			_ = s.returnInPlace(d)
+		}
+		return nil, 0, err
+	}
+	return ds, expired, nil
 }
 
 func (q *queue) addReceiver(n int) {
@@ -334,7 +348,7 @@ func (s *Service) peekOnce(ctx context.Context, q *queue, max int) (*ReceiveResu
 		m.Attributes.Timestamp = raw.Time.UnixNano()
 		m.Attributes.Sequence = raw.Seq
 		m.Attributes.ReceiveCount = m.receiveCount + 1
-		m.Policy.DelaySeconds = 0
+		m.Policy.Delay = 0
 		res.Messages = append(res.Messages, m)
 	}
 	return res, nil
@@ -346,7 +360,7 @@ func (q *queue) nextRaw(ctx context.Context, s *Service, seq uint64) (*engine.Ra
 
 // AckAll removes every ready message of the channel now and returns how many
 // it removed (expired ones included). Leased and still-delayed messages stay.
-func (s *Service) AckAll(ctx context.Context, clientID, channel string, wait int32) (uint64, error) {
+func (s *Service) AckAll(ctx context.Context, clientID, channel string, wait time.Duration) (uint64, error) {
 	if _, err := s.validateReceive(clientID, channel, wait); err != nil {
 		return 0, err
 	}

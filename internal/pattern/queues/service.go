@@ -86,7 +86,9 @@ type Service struct {
 	mu     sync.Mutex
 	queues map[string]*queue
 
-	stop chan struct{}
+	// life ends at Close; the heartbeat and the delay mover run until then.
+	life context.Context
+	stop context.CancelFunc
 	wg   sync.WaitGroup
 
 	graceMu sync.Mutex
@@ -126,11 +128,11 @@ func New(eng Engine, cfg Config) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{eng: eng, cfg: cfg, lim: cfg.Limits, log: log, queues: make(map[string]*queue), stop: make(chan struct{}),
+	s := &Service{eng: eng, cfg: cfg, lim: cfg.Limits, log: log, queues: make(map[string]*queue),
 		timers: make(map[*time.Timer]*ReceiveResult)}
-	s.wg.Add(2)
-	go s.heartbeat()
-	go s.mover()
+	s.life, s.stop = context.WithCancel(context.Background())
+	s.wg.Go(s.heartbeat)
+	s.wg.Go(s.mover)
 	return s
 }
 
@@ -153,21 +155,16 @@ func (s *Service) Close() {
 	}
 	s.graceMu.Unlock()
 	s.pending.Wait()
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
+	s.stop()
 	s.wg.Wait()
 }
 
 func (s *Service) heartbeat() {
-	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.AckWait / 3)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.life.Done():
 			return
 		case <-t.C:
 		}

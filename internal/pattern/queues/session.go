@@ -32,32 +32,22 @@ func (s *Service) NewSession() *Session {
 // Expired is closed when the visibility timer fires.
 func (ss *Session) Expired() <-chan struct{} { return ss.expired }
 
-func (ss *Session) visibility(v int32) (time.Duration, error) {
-	if v < 0 || v > ss.s.lim.MaxVisibility {
-		return 0, kmq.ErrVisibility
-	}
-	if v == 0 {
-		v = ss.s.lim.DefaultVisibility
-	}
-	return time.Duration(v) * time.Second, nil
-}
-
 // ValidateReceive checks a ReceiveMessage request before it runs.
-func (ss *Session) ValidateReceive(channel string, visibility, wait int32) error {
+func (ss *Session) ValidateReceive(channel string, visibility, wait time.Duration) error {
 	if err := kmq.ValidateQueueChannel(channel); err != nil {
 		return err
 	}
-	if _, err := ss.visibility(visibility); err != nil {
+	if _, err := ss.s.lim.visibility(visibility); err != nil {
 		return err
 	}
-	_, err := ss.s.waitFor(wait)
+	_, err := ss.s.lim.wait(wait)
 	return err
 }
 
 // BeginReceive validates a ReceiveMessage request and claims the session
 // for it: Error 128 if a receive is running or a message is held. After a
 // nil error the caller must call Receive.
-func (ss *Session) BeginReceive(channel string, visibility, wait int32) error {
+func (ss *Session) BeginReceive(channel string, visibility, wait time.Duration) error {
 	if err := ss.ValidateReceive(channel, visibility, wait); err != nil {
 		return err
 	}
@@ -70,34 +60,20 @@ func (ss *Session) BeginReceive(channel string, visibility, wait int32) error {
 	return nil
 }
 
-// Receive, after BeginReceive, waits up to wait seconds for one message and
-// holds it for visibility seconds; Error 138 when nothing arrived in time.
-func (ss *Session) Receive(ctx context.Context, channel string, visibility, wait int32) (*Message, error) {
-	vis, _ := ss.visibility(visibility)
-	w, _ := ss.s.waitFor(wait)
+// Receive, after BeginReceive, waits up to wait for one message and holds
+// it for visibility (0 means the defaults of both); Error 138 when nothing
+// arrived in time.
+func (ss *Session) Receive(ctx context.Context, channel string, visibility, wait time.Duration) (*Message, error) {
+	vis, _ := ss.s.lim.visibility(visibility)
+	w, _ := ss.s.lim.wait(wait)
 	defer func() {
 		ss.mu.Lock()
 		ss.receiving = false
 		ss.mu.Unlock()
 	}()
-	q, err := ss.s.queue(ctx, channel)
+	ds, _, err := ss.s.lease(ctx, leaseRequest{Channel: channel, Max: 1, Wait: w, Order: deadLetterFirst})
 	if err != nil {
 		return nil, err
-	}
-	q.addReceiver(1)
-	defer q.addReceiver(-1)
-	ds, _, err := ss.s.fetch(ctx, q, 1, w, deadLetterFirst, ss.s.cfg.MaxReplyBytes)
-	if err != nil {
-		for _, d := range ds {
-			_ = ss.s.returnInPlace(d)
-		}
-		return nil, err
-	}
-	if ctx.Err() != nil {
-		for _, d := range ds {
-			_ = ss.s.returnInPlace(d)
-		}
-		return nil, ctx.Err()
 	}
 	if len(ds) == 0 {
 		return nil, kmq.ErrNoNewMessage
@@ -206,10 +182,10 @@ func (ss *Session) Reject(ctx context.Context, refSeq uint64) error {
 	return nil
 }
 
-// Extend restarts the visibility timer with visibility seconds from now.
+// Extend restarts the visibility timer with visibility from now.
 // Without a held message it arms the timer anyway, as the reference does.
-func (ss *Session) Extend(visibility int32) error {
-	vis, err := ss.visibility(visibility)
+func (ss *Session) Extend(visibility time.Duration) error {
+	vis, err := ss.s.lim.visibility(visibility)
 	if err != nil {
 		return err
 	}
@@ -245,7 +221,7 @@ func (ss *Session) Resend(ctx context.Context, channel string) error {
 }
 
 // SendModified sends m in place of the held message and removes the latter.
-func (ss *Session) SendModified(ctx context.Context, m *Message, visibility int32) error {
+func (ss *Session) SendModified(ctx context.Context, m *Message, visibility time.Duration) error {
 	if m == nil {
 		return kmq.ErrInvalidQueueMessage
 	}
@@ -255,7 +231,7 @@ func (ss *Session) SendModified(ctx context.Context, m *Message, visibility int3
 	if err := ss.s.lim.validate(m); err != nil {
 		return err
 	}
-	if _, err := ss.visibility(visibility); err != nil {
+	if _, err := ss.s.lim.visibility(visibility); err != nil {
 		return err
 	}
 	d, err := ss.takeHeld(kmq.ErrNoActiveMsgToAck, 0, false)

@@ -2,7 +2,7 @@
 // commands and queries. A request goes to every responder without a group
 // and to one member of each group; the first response wins; a requester that
 // gets no response within its timeout gets Error 301. Queries may carry a
-// cache key: a successful response is then kept for CacheTTL seconds and
+// cache key: a successful response is then kept for its CacheTTL and
 // later queries with the same channel and key are answered from the cache.
 package requests
 
@@ -21,9 +21,10 @@ import (
 )
 
 // Kind tells commands from queries; they never reach each other's responders.
+// The zero Kind is invalid (Validate refuses it).
 type Kind int32
 
-// The two request kinds, with their wire values.
+// The two request kinds. Their values are stored in the engine's envelope.
 const (
 	Command Kind = 1
 	Query   Kind = 2
@@ -52,9 +53,9 @@ type Request struct {
 	Metadata     string
 	Body         []byte
 	ReplyChannel string // set by the service on delivery; responders echo it
-	TimeoutMS    int32
+	Timeout      time.Duration
 	CacheKey     string
-	CacheTTL     int32 // seconds
+	CacheTTL     time.Duration
 	Span         []byte
 	Tags         map[string]string
 }
@@ -70,7 +71,7 @@ func (r *Request) Validate() error {
 	if err := kmq.ValidateChannel(r.Channel, false); err != nil {
 		return err
 	}
-	if r.TimeoutMS <= 0 {
+	if r.Timeout <= 0 {
 		return kmq.ErrTimeout
 	}
 	if r.Metadata == "" && len(r.Body) == 0 {
@@ -90,9 +91,9 @@ func (r *Request) encode() []byte {
 	w.String(r.Channel)
 	w.String(r.Metadata)
 	w.Blob(r.Body)
-	w.Int(int64(r.TimeoutMS))
+	w.Int(r.Timeout.Milliseconds())
 	w.String(r.CacheKey)
-	w.Int(int64(r.CacheTTL))
+	w.Int(int64(r.CacheTTL / time.Second))
 	w.Blob(r.Span)
 	w.Map(r.Tags)
 	return w.Bytes()
@@ -106,9 +107,9 @@ func (r *Request) decode(b []byte) error {
 	r.Channel = d.String()
 	r.Metadata = d.String()
 	r.Body = d.Blob()
-	r.TimeoutMS = int32(d.Int())
+	r.Timeout = time.Duration(d.Int()) * time.Millisecond
 	r.CacheKey = d.String()
-	r.CacheTTL = int32(d.Int())
+	r.CacheTTL = time.Duration(d.Int()) * time.Second
 	r.Span = d.Blob()
 	r.Tags = d.Map()
 	return d.Err()
@@ -296,7 +297,7 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 			s.log.Warn("query cache read failed", "channel", req.Channel, "err", err)
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, time.Duration(req.TimeoutMS)*time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 	b, err := s.eng.Request(wctx, req.Kind.subject(req.Channel), req.encode())
 	if err != nil {
@@ -316,7 +317,7 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 	if req.Kind == Command {
 		resp.Metadata, resp.Body, resp.CacheHit = "", nil, false
 	} else if cached && resp.Executed && resp.Error == "" {
-		ttl := min(time.Duration(req.CacheTTL)*time.Second, s.cfg.CacheMaxTTL)
+		ttl := min(req.CacheTTL, s.cfg.CacheMaxTTL)
 		if err := s.cache.Create(ctx, key, b, ttl); err != nil {
 			s.log.Warn("query cache write failed", "channel", req.Channel, "err", err)
 		}

@@ -3,7 +3,6 @@ package grpctransport
 import (
 	"context"
 	"errors"
-	"io"
 
 	"google.golang.org/grpc"
 
@@ -48,6 +47,7 @@ func (s *Server) SendEvent(ctx context.Context, in *kubemqpb.Event) (*kubemqpb.R
 // when they are invalid; stored events always get one, once stored, in the
 // order they were sent. Stores are pipelined.
 func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event, kubemqpb.Result]) error {
+	const method = "SendEventsStream"
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
 	results := make(chan *eventsstore.Pending, 1024)
@@ -85,28 +85,16 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 		select {
 		case in = <-reqs:
 		case err := <-recvErr:
-			if err == io.EOF {
-				return finish(nil)
-			}
-			if s.life.Err() != nil {
-				return finish(internalErr(kmq.ErrShutdown))
-			}
-			if ctx.Err() != nil {
-				return finish(nil)
-			}
-			return finish(internalErr(err))
+			return finish(s.endStream(method, ctx, err))
 		case <-ctx.Done():
-			if s.life.Err() != nil {
-				return finish(internalErr(kmq.ErrShutdown))
-			}
-			return finish(nil)
+			return finish(s.endStream(method, ctx, nil))
 		}
 		ev := eventFromPB(in)
 		if in.Store {
 			select {
 			case results <- s.svc.Store.SendAsync(ctx, ev):
 			case <-ctx.Done():
-				return finish(internalErr(kmq.ErrShutdown))
+				return finish(s.endStream(method, ctx, nil))
 			}
 			continue
 		}
@@ -118,7 +106,7 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 			select {
 			case results <- eventsstore.Failed(in.EventID, err):
 			case <-ctx.Done():
-				return finish(internalErr(kmq.ErrShutdown))
+				return finish(s.endStream(method, ctx, nil))
 			}
 		}
 	}

@@ -3,8 +3,8 @@ package grpctransport
 import (
 	"context"
 	"errors"
-	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,7 +22,7 @@ func queueMsgFromPB(in *kubemqpb.QueueMessage) *queues.Message {
 	}
 	if p := in.Policy; p != nil {
 		m.Policy = queues.Policy{
-			ExpirationSeconds: p.ExpirationSeconds, DelaySeconds: p.DelaySeconds,
+			Expiration: seconds(p.ExpirationSeconds), Delay: seconds(p.DelaySeconds),
 			MaxReceiveCount: p.MaxReceiveCount, MaxReceiveQueue: p.MaxReceiveQueue,
 		}
 	}
@@ -38,12 +38,16 @@ func queueMsgToPB(m *queues.Message) *kubemqpb.QueueMessage {
 			ReRoutedFromQueue: a.ReRoutedFromQueue, ExpirationAt: a.ExpirationAt, DelayedTo: a.DelayedTo,
 		},
 		Policy: &kubemqpb.QueueMessagePolicy{
-			ExpirationSeconds: m.Policy.ExpirationSeconds, DelaySeconds: m.Policy.DelaySeconds,
+			ExpirationSeconds: int32(m.Policy.Expiration / time.Second), DelaySeconds: int32(m.Policy.Delay / time.Second),
 			MaxReceiveCount: m.Policy.MaxReceiveCount, MaxReceiveQueue: m.Policy.MaxReceiveQueue,
 		},
 		Topic: m.Topic, Partition: m.Partition, PartitionKey: m.PartitionKey,
 	}
 }
+
+// seconds turns a wire count of seconds into a duration (int32 seconds
+// cannot overflow it).
+func seconds(n int32) time.Duration { return time.Duration(n) * time.Second }
 
 func queueMsgsToPB(ms []*queues.Message) []*kubemqpb.QueueMessage {
 	out := make([]*kubemqpb.QueueMessage, len(ms))
@@ -127,8 +131,8 @@ func (s *Server) receiveQueueMessages(ctx context.Context, in *kubemqpb.ReceiveQ
 		out.RequestID = kmq.NewID()
 	}
 	res, err := s.svc.Queues.Receive(ctx, &queues.ReceiveRequest{
-		ClientID: in.ClientID, Channel: in.Channel, MaxMessages: in.MaxNumberOfMessages,
-		WaitSeconds: in.WaitTimeSeconds, Peek: in.IsPeak,
+		ClientID: in.ClientID, Channel: in.Channel, MaxMessages: int(in.MaxNumberOfMessages),
+		Wait: seconds(in.WaitTimeSeconds), Peek: in.IsPeak,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -165,7 +169,7 @@ func (s *Server) AckAllQueueMessages(ctx context.Context, in *kubemqpb.AckAllQue
 	if out.RequestID == "" {
 		out.RequestID = kmq.NewID()
 	}
-	n, err := s.svc.Queues.AckAll(ctx, in.ClientID, in.Channel, in.WaitTimeSeconds)
+	n, err := s.svc.Queues.AckAll(ctx, in.ClientID, in.Channel, seconds(in.WaitTimeSeconds))
 	out.AffectedMessages = n
 	if err != nil {
 		out.IsError, out.Error = true, err.Error()
@@ -227,6 +231,7 @@ func recvLoop[T any](ctx context.Context, recv func() (*T, error)) (<-chan *T, <
 // then settle it; the stream ends after a settlement, after Error 138 and
 // after the visibility timer fired (Error 129).
 func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.StreamQueueMessagesRequest, kubemqpb.StreamQueueMessagesResponse]) error {
+	const method = "StreamQueueMessage"
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
 	sess := s.svc.Queues.NewSession()
@@ -253,15 +258,9 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 	for {
 		select {
 		case <-ctx.Done():
-			if s.life.Err() != nil {
-				return internalErr(kmq.ErrShutdown)
-			}
-			return nil
+			return s.endStream(method, ctx, nil)
 		case err := <-recvErr:
-			if err == io.EOF || ctx.Err() != nil {
-				return nil
-			}
-			return internalErr(err)
+			return s.endStream(method, ctx, err)
 		case <-end:
 			return nil
 		case <-sess.Expired():
@@ -281,17 +280,18 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 				reply(in, err)
 				continue
 			}
+			vis, wait := seconds(in.VisibilitySeconds), seconds(in.WaitTimeSeconds)
 			var err error
 			settled := false
 			switch in.StreamRequestTypeData {
 			case kubemqpb.StreamRequestType_ReceiveMessage:
-				if err = sess.BeginReceive(in.Channel, in.VisibilitySeconds, in.WaitTimeSeconds); err != nil {
+				if err = sess.BeginReceive(in.Channel, vis, wait); err != nil {
 					break
 				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					m, err := sess.Receive(ctx, in.Channel, in.VisibilitySeconds, in.WaitTimeSeconds)
+					m, err := sess.Receive(ctx, in.Channel, vis, wait)
 					if ctx.Err() != nil {
 						return
 					}
@@ -312,7 +312,7 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 				err = sess.Reject(ctx, in.RefSequence)
 				settled = err == nil
 			case kubemqpb.StreamRequestType_ModifyVisibility:
-				err = sess.Extend(in.VisibilitySeconds)
+				err = sess.Extend(vis)
 			case kubemqpb.StreamRequestType_ResendMessage:
 				err = sess.Resend(ctx, in.Channel)
 				settled = err == nil
@@ -321,7 +321,7 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 				if in.ModifiedMessage != nil {
 					m = queueMsgFromPB(in.ModifiedMessage)
 				}
-				err = sess.SendModified(ctx, m, in.VisibilitySeconds)
+				err = sess.SendModified(ctx, m, vis)
 				settled = err == nil
 			default:
 				err = kmq.ErrStreamRequestType
@@ -334,6 +334,100 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 	}
 }
 
+// downstreamOps maps the wire's settlement request types to the pattern's.
+var downstreamOps = map[kubemqpb.QueuesDownstreamRequestType]queues.Op{
+	kubemqpb.QueuesDownstreamRequestType_AckAll:        queues.OpAckAll,
+	kubemqpb.QueuesDownstreamRequestType_AckRange:      queues.OpAckRange,
+	kubemqpb.QueuesDownstreamRequestType_NAckAll:       queues.OpNAckAll,
+	kubemqpb.QueuesDownstreamRequestType_NAckRange:     queues.OpNAckRange,
+	kubemqpb.QueuesDownstreamRequestType_ReQueueAll:    queues.OpReQueueAll,
+	kubemqpb.QueuesDownstreamRequestType_ReQueueRange:  queues.OpReQueueRange,
+	kubemqpb.QueuesDownstreamRequestType_ActiveOffsets: queues.OpActiveOffsets,
+	kubemqpb.QueuesDownstreamRequestType_CloseByClient: queues.OpClose,
+}
+
+// downstream is one QueuesDownstream stream being served.
+type downstream struct {
+	ctx context.Context
+	ds  *queues.Downstream
+	out *lockedSender[kubemqpb.QueuesDownstreamResponse]
+	wg  sync.WaitGroup
+}
+
+func (d *downstream) fail(resp *kubemqpb.QueuesDownstreamResponse, err error) {
+	resp.IsError, resp.Error = true, err.Error()
+	_ = d.out.Send(resp)
+}
+
+// get runs a Get apart from the stream's loop: settlements of the stream
+// never wait behind it.
+func (d *downstream) get(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.QueuesDownstreamResponse) {
+	d.wg.Go(func() {
+		d.ds.Get(d.ctx, queues.GetRequest{
+			ClientID: in.ClientID, Channel: in.Channel, MaxItems: int(in.MaxItems),
+			Wait: time.Duration(in.WaitTimeout) * time.Millisecond, AutoAck: in.AutoAck,
+		}, func(id string, msgs []*queues.Message, err error) error {
+			if d.ctx.Err() != nil {
+				return d.ctx.Err()
+			}
+			resp.TransactionId = id
+			if err != nil {
+				d.fail(resp, err)
+				return nil
+			}
+			resp.Messages = queueMsgsToPB(msgs)
+			return d.out.Send(resp)
+		})
+	})
+}
+
+func (d *downstream) status(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.QueuesDownstreamResponse) {
+	complete, err := d.ds.Status(in.RefTransactionId)
+	if err != nil {
+		d.fail(resp, err)
+		return
+	}
+	resp.TransactionComplete = complete
+	_ = d.out.Send(resp)
+}
+
+// settle applies a settlement; only failures and ActiveOffsets are answered.
+func (d *downstream) settle(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.QueuesDownstreamResponse) {
+	op := downstreamOps[in.RequestTypeData]
+	offsets, err := d.ds.Settle(d.ctx, op, in.RefTransactionId, in.SequenceRange, in.ReQueueChannel)
+	if err != nil {
+		d.fail(resp, err)
+		return
+	}
+	if op == queues.OpActiveOffsets {
+		resp.ActiveOffsets = offsets
+		_ = d.out.Send(resp)
+	}
+}
+
+func (d *downstream) unknown(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.QueuesDownstreamResponse) {
+	if _, err := d.ds.Status(in.RefTransactionId); err != nil {
+		d.fail(resp, err)
+		return
+	}
+	resp.RequestTypeData = kubemqpb.QueuesDownstreamRequestType_PollRequestTypeUnknown
+	d.fail(resp, kmq.ErrRequestUnknown)
+}
+
+// handler returns what serves a request type.
+func (d *downstream) handler(t kubemqpb.QueuesDownstreamRequestType) func(*kubemqpb.QueuesDownstreamRequest, *kubemqpb.QueuesDownstreamResponse) {
+	switch t {
+	case kubemqpb.QueuesDownstreamRequestType_Get:
+		return d.get
+	case kubemqpb.QueuesDownstreamRequestType_TransactionStatus:
+		return d.status
+	}
+	if _, ok := downstreamOps[t]; ok {
+		return d.settle
+	}
+	return d.unknown
+}
+
 // QueuesDownstream serves poll transactions. Gets run concurrently with the
 // settlements of the same stream; settlements are applied in arrival order
 // and answered only when they fail (or, for ActiveOffsets and
@@ -341,91 +435,23 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesDownstreamRequest, kubemqpb.QueuesDownstreamResponse]) error {
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
-	ds := s.svc.Queues.NewDownstream()
-	var wg sync.WaitGroup
+	d := &downstream{ctx: ctx, ds: s.svc.Queues.NewDownstream(), out: &lockedSender[kubemqpb.QueuesDownstreamResponse]{send: stream.Send}}
 	defer func() {
-		wg.Wait()
-		ds.Close()
+		d.wg.Wait() // pending Gets answer, then the transactions close
+		d.ds.Close()
 	}()
-	out := &lockedSender[kubemqpb.QueuesDownstreamResponse]{send: stream.Send}
 	reqs, recvErr := recvLoop(ctx, stream.Recv)
 	for {
 		var in *kubemqpb.QueuesDownstreamRequest
 		select {
 		case <-ctx.Done():
-			if s.life.Err() != nil {
-				return errShuttingDown
-			}
-			return nil
+			return s.endStream("QueuesDownstream", ctx, nil)
 		case err := <-recvErr:
-			if err == io.EOF {
-				return nil // deferred: pending Gets answer, then transactions close
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			return internalErr(err)
+			return s.endStream("QueuesDownstream", ctx, err)
 		case in = <-reqs:
 		}
 		resp := &kubemqpb.QueuesDownstreamResponse{TransactionId: in.RefTransactionId, RefRequestId: in.RequestID, RequestTypeData: in.RequestTypeData}
-		fail := func(err error) {
-			resp.IsError, resp.Error = true, err.Error()
-			_ = out.Send(resp)
-		}
-		switch in.RequestTypeData {
-		case kubemqpb.QueuesDownstreamRequestType_Get:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				id, msgs, err := ds.Get(ctx, in.ClientID, in.Channel, in.MaxItems, in.WaitTimeout, in.AutoAck)
-				if ctx.Err() != nil {
-					return
-				}
-				resp.TransactionId = id
-				if err != nil {
-					fail(err)
-					return
-				}
-				resp.Messages = queueMsgsToPB(msgs)
-				err = out.Send(resp)
-				if in.AutoAck && len(msgs) > 0 {
-					// settle only once the reply is on its way
-					op := queues.OpAckAll
-					if err != nil {
-						op = queues.OpClose
-					}
-					_, _ = ds.Settle(context.WithoutCancel(ctx), op, id, nil, "")
-				}
-			}()
-		case kubemqpb.QueuesDownstreamRequestType_TransactionStatus:
-			complete, err := ds.Status(in.RefTransactionId)
-			if err != nil {
-				fail(err)
-				continue
-			}
-			resp.TransactionComplete = complete
-			_ = out.Send(resp)
-		case kubemqpb.QueuesDownstreamRequestType_AckAll, kubemqpb.QueuesDownstreamRequestType_AckRange,
-			kubemqpb.QueuesDownstreamRequestType_NAckAll, kubemqpb.QueuesDownstreamRequestType_NAckRange,
-			kubemqpb.QueuesDownstreamRequestType_ReQueueAll, kubemqpb.QueuesDownstreamRequestType_ReQueueRange,
-			kubemqpb.QueuesDownstreamRequestType_ActiveOffsets, kubemqpb.QueuesDownstreamRequestType_CloseByClient:
-			offsets, err := ds.Settle(ctx, queues.Op(in.RequestTypeData), in.RefTransactionId, in.SequenceRange, in.ReQueueChannel)
-			if err != nil {
-				fail(err)
-				continue
-			}
-			if in.RequestTypeData == kubemqpb.QueuesDownstreamRequestType_ActiveOffsets {
-				resp.ActiveOffsets = offsets
-				_ = out.Send(resp)
-			}
-		default:
-			if _, err := ds.Status(in.RefTransactionId); err != nil {
-				fail(err)
-				continue
-			}
-			resp.RequestTypeData = kubemqpb.QueuesDownstreamRequestType_PollRequestTypeUnknown
-			fail(queues.ErrRequestUnknown)
-		}
+		d.handler(in.RequestTypeData)(in, resp)
 	}
 }
 
@@ -444,18 +470,9 @@ func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesU
 		select {
 		case in = <-reqs:
 		case err := <-recvErr:
-			if s.life.Err() != nil {
-				return errShuttingDown
-			}
-			if err == io.EOF || ctx.Err() != nil {
-				return nil
-			}
-			return internalErr(err)
+			return s.endStream("QueuesUpstream", ctx, err)
 		case <-ctx.Done():
-			if s.life.Err() != nil {
-				return errShuttingDown
-			}
-			return nil
+			return s.endStream("QueuesUpstream", ctx, nil)
 		}
 		if len(in.Messages) == 0 {
 			_ = out.Send(&kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, IsError: true, Error: "no messages to send"})
@@ -466,15 +483,14 @@ func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesU
 		case <-ctx.Done():
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		wg.Go(func() {
+			defer func() { <-sem }()
 			res := s.svc.Queues.SendBatch(ctx, queueMsgsFromPB(in.Messages))
 			resp := &kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, Results: make([]*kubemqpb.SendQueueMessageResult, len(res))}
 			for i, r := range res {
 				resp.Results[i] = resultToPB(r)
 			}
 			_ = out.Send(resp)
-		}()
+		})
 	}
 }

@@ -2,6 +2,7 @@ package grpctransport
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -14,9 +15,9 @@ import (
 // failure, the timeout (Error 301) included, ends the call with status Internal.
 func (s *Server) SendRequest(ctx context.Context, in *kubemqpb.Request) (*kubemqpb.Response, error) {
 	resp, err := s.svc.Requests.Send(ctx, &requests.Request{
-		ID: in.RequestID, Kind: requests.Kind(in.RequestTypeData), ClientID: in.ClientID,
-		Channel: in.Channel, Metadata: in.Metadata, Body: in.Body, TimeoutMS: in.Timeout,
-		CacheKey: in.CacheKey, CacheTTL: in.CacheTTL, Span: in.Span, Tags: in.Tags,
+		ID: in.RequestID, Kind: kindFromPB(in.RequestTypeData), ClientID: in.ClientID,
+		Channel: in.Channel, Metadata: in.Metadata, Body: in.Body, Timeout: time.Duration(in.Timeout) * time.Millisecond,
+		CacheKey: in.CacheKey, CacheTTL: time.Duration(in.CacheTTL) * time.Second, Span: in.Span, Tags: in.Tags,
 	})
 	if err != nil {
 		return nil, internalErr(err)
@@ -52,9 +53,10 @@ func (s *Server) SubscribeToRequests(in *kubemqpb.Subscribe, stream grpc.ServerS
 	}
 	return internalErr(s.svc.Requests.Subscribe(ctx, sub, func(r *requests.Request) error {
 		return stream.Send(&kubemqpb.Request{
-			RequestID: r.ID, RequestTypeData: kubemqpb.Request_RequestType(r.Kind), ClientID: r.ClientID,
+			RequestID: r.ID, RequestTypeData: kindToPB(r.Kind), ClientID: r.ClientID,
 			Channel: r.Channel, Metadata: r.Metadata, Body: r.Body, ReplyChannel: r.ReplyChannel,
-			Timeout: r.TimeoutMS, CacheKey: r.CacheKey, CacheTTL: r.CacheTTL, Span: r.Span, Tags: r.Tags,
+			Timeout: int32(r.Timeout / time.Millisecond), CacheKey: r.CacheKey, CacheTTL: int32(r.CacheTTL / time.Second),
+			Span: r.Span, Tags: r.Tags,
 		})
 	}))
 }
@@ -80,4 +82,23 @@ func ValidateSubscribeToRequests(in *kubemqpb.Subscribe) error {
 		err = sub.Validate()
 	}
 	return internalErr(err)
+}
+
+// kindFromPB maps the wire's request type; unknown values give the zero
+// Kind, which the service refuses with Error 105.
+func kindFromPB(t kubemqpb.Request_RequestType) requests.Kind {
+	switch t {
+	case kubemqpb.Request_Command:
+		return requests.Command
+	case kubemqpb.Request_Query:
+		return requests.Query
+	}
+	return 0
+}
+
+func kindToPB(k requests.Kind) kubemqpb.Request_RequestType {
+	if k == requests.Command {
+		return kubemqpb.Request_Command
+	}
+	return kubemqpb.Request_Query
 }

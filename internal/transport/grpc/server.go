@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -135,15 +136,28 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 }
 
-// errShuttingDown ends long-lived streams at shutdown: Unavailable, which
-// every SDK treats as "reconnect".
-var errShuttingDown = status.Error(codes.Unavailable, kmq.ErrShutdown.Error())
-
 // unaryQueueRPCs report server-level errors as status Unknown; every other
 // RPC uses Internal.
 var unaryQueueRPCs = map[string]bool{
 	"SendQueueMessage": true, "SendQueueMessagesBatch": true, "ReceiveQueueMessages": true,
 	"AckAllQueueMessages": true, "QueuesInfo": true,
+}
+
+// reconnectRPCs are the streams that end with Unavailable when the server
+// shuts down under them: every SDK reconnects on it.
+var reconnectRPCs = map[string]bool{"QueuesDownstream": true, "QueuesUpstream": true}
+
+// shutdownErr is Error 409 as method reports it: as the method's other
+// server-level errors when a call starts during shutdown, and, for a
+// stream the shutdown ends, Unavailable where the SDKs reconnect on it.
+func shutdownErr(method string, open bool) error {
+	switch {
+	case unaryQueueRPCs[method]:
+		return status.Error(codes.Unknown, kmq.ErrShutdown.Error())
+	case open && reconnectRPCs[method]:
+		return status.Error(codes.Unavailable, kmq.ErrShutdown.Error())
+	}
+	return status.Error(codes.Internal, kmq.ErrShutdown.Error())
 }
 
 func methodName(full string) string { return full[strings.LastIndexByte(full, '/')+1:] }
@@ -157,12 +171,25 @@ func (s *Server) gate(full string) error {
 		return status.Error(codes.Unavailable, "grpc server is not ready to accept requests")
 	}
 	if s.draining.Load() {
-		if unaryQueueRPCs[m] {
-			return status.Error(codes.Unknown, kmq.ErrShutdown.Error())
-		}
-		return status.Error(codes.Internal, kmq.ErrShutdown.Error())
+		return shutdownErr(m, false)
 	}
 	return nil
+}
+
+// endStream is what a stream handler returns when its loop stops, because
+// its context ended (recvErr nil) or receiving failed: nil when the client
+// ended the stream (half-close or cancel), Error 409 when the server shuts
+// down, and the receive error otherwise.
+func (s *Server) endStream(method string, ctx context.Context, recvErr error) error {
+	switch {
+	case errors.Is(recvErr, io.EOF):
+		return nil
+	case s.life.Err() != nil:
+		return shutdownErr(method, true)
+	case recvErr == nil || ctx.Err() != nil:
+		return nil
+	}
+	return internalErr(recvErr)
 }
 
 func (s *Server) recovered(method string, r any) error {

@@ -108,10 +108,14 @@ var (
 
 // ErrInvalidAckSeq and ErrInvalidNackSeq name a sequence a downstream range
 // settlement does not hold.
-func ErrInvalidAckSeq(seq int64) *Error { return New(0, fmt.Sprintf("invalid ack sequence id %d", seq)) }
+func ErrInvalidAckSeq(seq int64) *Error {
+	return New(0, fmt.Sprintf("invalid ack sequence id %d", seq))
+}
 
 // ErrInvalidNackSeq: see ErrInvalidAckSeq.
-func ErrInvalidNackSeq(seq int64) *Error { return New(0, fmt.Sprintf("invalid nack sequence id %d", seq)) }
+func ErrInvalidNackSeq(seq int64) *Error {
+	return New(0, fmt.Sprintf("invalid nack sequence id %d", seq))
+}
 
 // ErrNackFailed and ErrRequeueFailed report a downstream settlement that
 // could not store the message's copy.

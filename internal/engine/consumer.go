@@ -78,6 +78,7 @@ type StoredMsg struct {
 	Subject      string
 	Data         []byte
 	Seq          uint64    // stream sequence
+	ChanSeq      uint64    // channel sequence in a Log (0 elsewhere)
 	Time         time.Time // when it was stored
 	NumDelivered uint64    // 1 on the first delivery
 	m            jetstream.Msg
@@ -196,7 +197,7 @@ func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 			continue // not a JetStream message; cannot happen on a pull subscription
 		}
 		return &StoredMsg{
-			Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream,
+			Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream, ChanSeq: chanSeqOf(m.Headers()),
 			Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m, rd: r,
 		}, nil
 	}

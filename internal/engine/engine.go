@@ -108,6 +108,8 @@ func Open(cfg Config) (*Engine, error) {
 		SyncAlways:            cfg.SyncAlways,
 		JetStreamMaxMemory:    -1,
 		JetStreamMaxStore:     -1,
+		// Channels share streams: a stream may have a consumer per channel.
+		JetStreamLimits: natsserver.JSLimitOpts{DefaultMaxConsumers: -1},
 		DisableShortFirstPing: true,
 	}
 	if cfg.ClientAddr == "" {
@@ -156,7 +158,7 @@ func Open(cfg Config) (*Engine, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("engine: connect in-process: %w", err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxAsyncPending))
 	if err != nil {
 		nc.Close()
 		ns.Shutdown()
@@ -202,6 +204,10 @@ func (e *Engine) Close() error {
 	})
 	return e.closeErr
 }
+
+// maxAsyncPending bounds the stored publishes awaiting their ack on the
+// connection; every log shard keeps up to maxInflight of them.
+const maxAsyncPending = 16384
 
 // drainWait bounds how long Close waits for the connection to drain.
 const drainWait = 5 * time.Second

@@ -20,6 +20,8 @@ type StreamSpec struct {
 	MaxAge    time.Duration // 0 = unlimited
 	MaxMsgs   int64         // 0 = unlimited
 	MaxBytes  int64         // 0 = unlimited
+	// MaxMsgsPerSubject caps each subject (0 = unlimited).
+	MaxMsgsPerSubject int64
 	// Duplicates is the window for message-id deduplication (0 = engine default).
 	Duplicates     time.Duration
 	AllowMsgTTL    bool
@@ -37,6 +39,7 @@ func (s StreamSpec) config() jetstream.StreamConfig {
 		MaxAge:            s.MaxAge,
 		MaxMsgs:           orUnlimited(s.MaxMsgs),
 		MaxBytes:          orUnlimited(s.MaxBytes),
+		MaxMsgsPerSubject: orUnlimited(s.MaxMsgsPerSubject),
 		MaxMsgSize:        -1,
 		MaxConsumers:      -1,
 		Duplicates:        s.Duplicates,

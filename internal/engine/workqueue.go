@@ -2,8 +2,11 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +42,7 @@ func storedFrom(m jetstream.Msg) (*StoredMsg, bool) {
 		return nil, false
 	}
 	return &StoredMsg{
-		Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream,
+		Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream, ChanSeq: chanSeqOf(m.Headers()),
 		Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m,
 	}, true
 }
@@ -147,23 +150,39 @@ func (c *Consumer) Info(ctx context.Context) (ConsumerState, error) {
 type RawMsg struct {
 	Subject string
 	Seq     uint64
+	ChanSeq uint64 // its channel sequence in a Log (0 elsewhere)
 	Time    time.Time
 	Data    []byte
+	header  nats.Header
+}
+
+// Header returns a header value of the message.
+func (m *RawMsg) Header(key string) string { return m.header.Get(key) }
+
+func rawFrom(m *jetstream.RawStreamMsg) *RawMsg {
+	return &RawMsg{Subject: m.Subject, Seq: m.Sequence, ChanSeq: chanSeqOf(m.Header), Time: m.Time, Data: m.Data, header: m.Header}
+}
+
+// stream returns the handle of a stream, from the cache when it is known.
+func (e *Engine) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	e.streamsMu.Lock()
+	st := e.streams[name]
+	e.streamsMu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := e.js.Stream(ctx, name)
+	return st, mapJSErr(err)
 }
 
 // NextMsg returns the first message on subject with a sequence ≥ seq, or
 // (nil, nil) when there is none. It does not touch any consumer.
 func (e *Engine) NextMsg(ctx context.Context, stream string, seq uint64, subject string) (*RawMsg, error) {
-	e.streamsMu.Lock()
-	st := e.streams[stream]
-	e.streamsMu.Unlock()
 	ctx, cancel := ctxOrTimeout(ctx)
 	defer cancel()
-	if st == nil {
-		var err error
-		if st, err = e.js.Stream(ctx, stream); err != nil {
-			return nil, mapJSErr(err)
-		}
+	st, err := e.stream(ctx, stream)
+	if err != nil {
+		return nil, err
 	}
 	m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -172,7 +191,96 @@ func (e *Engine) NextMsg(ctx context.Context, stream string, seq uint64, subject
 	if err != nil {
 		return nil, mapJSErr(err)
 	}
-	return &RawMsg{Subject: m.Subject, Seq: m.Sequence, Time: m.Time, Data: m.Data}, nil
+	return rawFrom(m), nil
+}
+
+// lastMsg returns the newest message on subject, or (nil, nil).
+func (e *Engine) lastMsg(ctx context.Context, stream, subject string) (*RawMsg, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := e.stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapJSErr(err)
+	}
+	return rawFrom(m), nil
+}
+
+// subjectCounts returns the message count of every subject of stream
+// matching filter.
+func (e *Engine) subjectCounts(ctx context.Context, stream, filter string) (map[string]uint64, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := e.stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, mapJSErr(err)
+	}
+	return info.State.Subjects, nil
+}
+
+// multiLast hands fn the newest message of every subject of stream
+// matching filter (one batched direct get, answered as a stream of
+// messages ending with an end-of-batch status).
+func (e *Engine) multiLast(ctx context.Context, stream, filter string, fn func(*RawMsg)) error {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	req, _ := json.Marshal(map[string]any{"multi_last": []string{filter}, "batch": multiLastBatch})
+	inbox := nats.NewInbox()
+	sub, err := e.nc.SubscribeSync(inbox)
+	if err != nil {
+		return mapConnErr(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := e.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, req); err != nil {
+		return mapConnErr(err)
+	}
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return mapConnErr(err)
+		}
+		if len(m.Data) == 0 && m.Header.Get("Status") != "" {
+			if code := m.Header.Get("Status"); code == "204" || code == "404" {
+				return nil // end of batch, or nothing matched
+			}
+			return fmt.Errorf("engine: multi-last get on %s: %s %s", stream, m.Header.Get("Status"), m.Header.Get("Description"))
+		}
+		seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+		fn(&RawMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, ChanSeq: chanSeqOf(m.Header), Time: t, Data: m.Data, header: m.Header})
+	}
+}
+
+// multiLastBatch is the most subjects one multi-last get may answer.
+const multiLastBatch = 1 << 20
+
+// consumersFiltered lists the durable consumers of stream whose filter is
+// subject.
+func (e *Engine) consumersFiltered(ctx context.Context, stream, subject string) ([]string, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := e.stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	l := st.ListConsumers(ctx)
+	var out []string
+	for ci := range l.Info() {
+		if ci.Config.Durable != "" && (ci.Config.FilterSubject == subject || slices.Contains(ci.Config.FilterSubjects, subject)) {
+			out = append(out, ci.Name)
+		}
+	}
+	return out, mapJSErr(l.Err())
 }
 
 // StreamSummary describes one stream in a listing.

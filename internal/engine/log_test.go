@@ -1,0 +1,373 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+)
+
+// memSeqs is a SeqStore in memory that can be made to fail.
+type memSeqs struct {
+	mu       sync.Mutex
+	floor    map[string]uint64
+	reserved map[string]uint64
+	calls    int
+	fail     error
+	delay    time.Duration
+}
+
+func newMemSeqs() *memSeqs {
+	return &memSeqs{floor: map[string]uint64{}, reserved: map[string]uint64{}}
+}
+
+func (m *memSeqs) Recover(ch string) (uint64, uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.floor[ch], m.reserved[ch]
+}
+
+func (m *memSeqs) Reserve(_ context.Context, ch string, upTo uint64) error {
+	m.mu.Lock()
+	d, err := m.delay, m.fail
+	m.calls++
+	m.mu.Unlock()
+	time.Sleep(d) // a slow store, to let appends park behind it
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.reserved[ch] = max(m.reserved[ch], upTo)
+	m.floor[ch] = max(m.floor[ch], upTo) // as after a crash: the reservation is the floor
+	m.mu.Unlock()
+	return nil
+}
+
+func openLog(t *testing.T, e *Engine, seqs SeqStore, mod func(*LogConfig)) *Log {
+	t.Helper()
+	cfg := LogConfig{Name: "TL", Subject: "tl", Shards: 3, Seqs: seqs, KeepsLast: true, Duplicates: time.Minute}
+	if mod != nil {
+		mod(&cfg)
+	}
+	l, err := e.OpenLog(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func appendWait(t *testing.T, l *Log, a Append) Appended {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := l.Append(ctx, a).Wait(ctx)
+	if err != nil {
+		t.Fatalf("append %s: %v", a.Channel, err)
+	}
+	return res
+}
+
+// chanSeqs reads every message of channel and returns the channel
+// sequences in stream order.
+func chanSeqs(t *testing.T, l *Log, channel string) []uint64 {
+	t.Helper()
+	ctx := context.Background()
+	var out []uint64
+	for seq := uint64(0); ; {
+		m, err := l.Next(ctx, channel, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == nil {
+			return out
+		}
+		out = append(out, m.ChanSeq)
+		seq = m.Seq + 1
+	}
+}
+
+func wantSeqs(t *testing.T, what string, got []uint64, from, to uint64) {
+	t.Helper()
+	if uint64(len(got)) != to-from+1 {
+		t.Fatalf("%s: %d messages %v, want %d..%d", what, len(got), got, from, to)
+	}
+	for i, s := range got {
+		if s != from+uint64(i) {
+			t.Fatalf("%s: sequences %v, want %d..%d", what, got, from, to)
+		}
+	}
+}
+
+// Concurrent appends to many channels sharing three streams: every channel
+// numbers its messages 1..n in order, with no gap and no repeat.
+func TestLogSequencesPerChannel(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), nil)
+	const channels, per = 40, 25
+	var wg sync.WaitGroup
+	for c := range channels {
+		wg.Go(func() {
+			ch := fmt.Sprintf("ch.%d", c)
+			futs := make([]*AppendFuture, per)
+			for i := range per {
+				futs[i] = l.Append(context.Background(), Append{Channel: ch, Data: []byte(strconv.Itoa(i))})
+			}
+			for i, f := range futs {
+				res, err := f.Wait(context.Background())
+				if err != nil || res.Seq != uint64(i+1) {
+					t.Errorf("%s #%d: %+v %v", ch, i, res, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for c := range channels {
+		wantSeqs(t, "channel", chanSeqs(t, l, fmt.Sprintf("ch.%d", c)), 1, per)
+	}
+	if len(l.Streams()) != 3 {
+		t.Fatalf("streams %v", l.Streams())
+	}
+}
+
+// A duplicate id stores nothing and takes no number; the appends pipelined
+// behind it fail the stream's check and are sent again, in order.
+func TestLogDuplicateKeepsNumbersDense(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), nil)
+	appendWait(t, l, Append{Channel: "d", Data: []byte("a"), MsgID: "id-1"})
+	futs := []*AppendFuture{
+		l.Append(context.Background(), Append{Channel: "d", Data: []byte("a again"), MsgID: "id-1"}),
+		l.Append(context.Background(), Append{Channel: "d", Data: []byte("b")}),
+		l.Append(context.Background(), Append{Channel: "other", Data: []byte("x")}),
+		l.Append(context.Background(), Append{Channel: "d", Data: []byte("c"), MsgID: "id-3"}),
+	}
+	var res []Appended
+	for _, f := range futs {
+		r, err := f.Wait(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+	}
+	if !res[0].Duplicate || res[1].Seq != 2 || res[3].Seq != 3 || res[2].Seq != 1 {
+		t.Fatalf("results %+v", res)
+	}
+	wantSeqs(t, "d", chanSeqs(t, l, "d"), 1, 3)
+	// The same id on another channel is not a duplicate: ids are per channel.
+	if r := appendWait(t, l, Append{Channel: "other", Data: []byte("y"), MsgID: "id-1"}); r.Duplicate || r.Seq != 2 {
+		t.Fatalf("id on another channel: %+v", r)
+	}
+}
+
+// A message written to a shard behind the writer's back (the NATS side
+// door) makes the writer's prediction fail: it re-reads the stream and
+// stores everything once, with unique numbers that grow in stream order
+// (which replays rely on), though one message may lose its place.
+func TestLogResyncsAfterAForeignWrite(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
+	appendWait(t, l, Append{Channel: "r", Data: []byte("1")})
+	if _, err := e.PublishStored(context.Background(), l.Subject("foreign"), []byte("f"), PubOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	var futs []*AppendFuture
+	for i := range 50 {
+		futs = append(futs, l.Append(context.Background(), Append{Channel: "r", Data: []byte(strconv.Itoa(i))}))
+	}
+	seen := map[uint64]bool{}
+	for i, f := range futs {
+		r, err := f.Wait(context.Background())
+		if err != nil || r.Seq < 2 || seen[r.Seq] {
+			t.Fatalf("#%d: %+v %v", i, r, err)
+		}
+		seen[r.Seq] = true
+	}
+	got := chanSeqs(t, l, "r")
+	if len(got) != 51 {
+		t.Fatalf("%d messages stored, want 51", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("numbers do not grow in stream order: %v", got)
+		}
+	}
+	// Later appends continue after the highest number.
+	if r := appendWait(t, l, Append{Channel: "r", Data: []byte("next")}); r.Seq != got[len(got)-1]+1 {
+		t.Fatalf("next append %+v after %v", r, got[len(got)-1])
+	}
+}
+
+// A message the store refuses fails alone; the ones behind it are stored
+// with the numbers it did not take.
+func TestLogRefusedMessageFailsAlone(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
+	ok1 := l.Append(context.Background(), Append{Channel: "f", Data: []byte("1")})
+	bad := l.Append(context.Background(), Append{Channel: "f", Data: []byte("2"), Header: map[string]string{"Nats-TTL": "not-a-ttl"}})
+	ok2 := l.Append(context.Background(), Append{Channel: "f", Data: []byte("3")})
+	if r, err := ok1.Wait(context.Background()); err != nil || r.Seq != 1 {
+		t.Fatalf("first: %+v %v", r, err)
+	}
+	if _, err := bad.Wait(context.Background()); err == nil {
+		t.Fatal("a message with an invalid TTL was stored")
+	}
+	if r, err := ok2.Wait(context.Background()); err != nil || r.Seq != 2 {
+		t.Fatalf("after the refused one: %+v %v", r, err)
+	}
+	wantSeqs(t, "f", chanSeqs(t, l, "f"), 1, 2)
+}
+
+// Numbers are reserved ahead in the SeqStore; a channel whose messages are
+// all gone continues after its floor, and a failing store fails the appends
+// that need a reservation rather than use unreserved numbers.
+func TestLogReservations(t *testing.T) {
+	e := open(t)
+	seqs := newMemSeqs()
+	l := openLog(t, e, seqs, func(c *LogConfig) { c.KeepsLast = false })
+	r := appendWait(t, l, Append{Channel: "q", Data: []byte("1")})
+	if r.Seq != 1 || seqs.reserved["q"] < 1 {
+		t.Fatalf("first append %+v, reserved %d", r, seqs.reserved["q"])
+	}
+	if err := l.Purge(context.Background(), "q"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	// A new writer (as after a crash): nothing left in the stream, so the
+	// numbering continues after the reservation.
+	l2 := openLog(t, e, seqs, func(c *LogConfig) { c.KeepsLast = false })
+	r = appendWait(t, l2, Append{Channel: "q", Data: []byte("2")})
+	if r.Seq != ReserveStep+1 {
+		t.Fatalf("after restart: seq %d, want %d", r.Seq, ReserveStep+1)
+	}
+	seqs.mu.Lock()
+	seqs.fail = errors.New("store down")
+	seqs.mu.Unlock()
+	if _, err := l2.Append(context.Background(), Append{Channel: "new", Data: []byte("x")}).Wait(context.Background()); err == nil {
+		t.Fatal("an append without a reservation was stored")
+	}
+}
+
+// Appends wait, in order, behind a slow reservation while other channels
+// go on.
+func TestLogParksBehindReservation(t *testing.T) {
+	e := open(t)
+	seqs := newMemSeqs()
+	seqs.delay = 200 * time.Millisecond
+	l := openLog(t, e, seqs, func(c *LogConfig) { c.Shards = 1 })
+	var futs []*AppendFuture
+	for i := range 20 {
+		futs = append(futs, l.Append(context.Background(), Append{Channel: "slow", Data: []byte(strconv.Itoa(i))}))
+	}
+	for i, f := range futs {
+		if r, err := f.Wait(context.Background()); err != nil || r.Seq != uint64(i+1) {
+			t.Fatalf("#%d: %+v %v", i, r, err)
+		}
+	}
+	wantSeqs(t, "slow", chanSeqs(t, l, "slow"), 1, 20)
+}
+
+// Seal refuses what comes after it and lets what came before finish.
+func TestLogSeal(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), nil)
+	before := l.Append(context.Background(), Append{Channel: "s", Data: []byte("1")})
+	if err := l.Seal(context.Background(), "s"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := before.Wait(context.Background()); err != nil || r.Seq != 1 {
+		t.Fatalf("before the seal: %+v %v", r, err)
+	}
+	if _, err := l.Append(context.Background(), Append{Channel: "s", Data: []byte("2")}).Wait(context.Background()); !errors.Is(err, ErrChannelSealed) {
+		t.Fatalf("after the seal: %v", err)
+	}
+}
+
+// A forced number (a copy) continues the channel from there.
+func TestLogForcedSeq(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), nil)
+	if r := appendWait(t, l, Append{Channel: "m", Data: []byte("a"), Seq: 7}); r.Seq != 7 {
+		t.Fatalf("forced: %+v", r)
+	}
+	if r := appendWait(t, l, Append{Channel: "m", Data: []byte("b")}); r.Seq != 8 {
+		t.Fatalf("after forced: %+v", r)
+	}
+}
+
+// The numbering of a channel survives a restart of its writer: it
+// continues after the newest message.
+func TestLogContinuesAfterRestart(t *testing.T) {
+	e := open(t)
+	seqs := newMemSeqs()
+	l := openLog(t, e, seqs, nil)
+	for range 3 {
+		appendWait(t, l, Append{Channel: "c", Data: []byte("x")})
+	}
+	last := l.Close()
+	if last["c"] != 3 {
+		t.Fatalf("Close reported %v", last)
+	}
+	l2 := openLog(t, e, seqs, nil)
+	if r := appendWait(t, l2, Append{Channel: "c", Data: []byte("y")}); r.Seq != 4 {
+		t.Fatalf("after restart: %+v", r)
+	}
+}
+
+// StreamSeqOf finds the message with a channel sequence in O(log n) reads,
+// among other channels' messages.
+func TestLogStreamSeqOf(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
+	streamSeq := map[uint64]uint64{}
+	for i := range 300 {
+		if i%3 == 0 {
+			r := appendWait(t, l, Append{Channel: "s", Data: []byte("x")})
+			streamSeq[r.Seq] = r.StreamSeq
+		} else {
+			appendWait(t, l, Append{Channel: "noise", Data: []byte("n")})
+		}
+	}
+	ctx := context.Background()
+	for want := uint64(1); want <= 100; want++ {
+		got, err := l.StreamSeqOf(ctx, "s", want)
+		if err != nil || got != streamSeq[want] {
+			t.Fatalf("seq %d: stream seq %d %v, want %d", want, got, err, streamSeq[want])
+		}
+	}
+	if got, _ := l.StreamSeqOf(ctx, "s", 500); got != streamSeq[100]+1 {
+		t.Fatalf("beyond the end: %d, want %d", got, streamSeq[100]+1)
+	}
+	if got, _ := l.StreamSeqOf(ctx, "empty", 1); got != 301 {
+		t.Fatalf("empty channel: %d, want 301", got)
+	}
+}
+
+func TestLogCountsAndLasts(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), nil)
+	for c := range 10 {
+		for range c + 1 {
+			appendWait(t, l, Append{Channel: fmt.Sprintf("n.%d", c), Data: []byte("x")})
+		}
+	}
+	counts, err := l.Counts(context.Background())
+	if err != nil || len(counts) != 10 {
+		t.Fatalf("counts %v %v", counts, err)
+	}
+	lasts, err := l.Lasts(context.Background())
+	if err != nil || len(lasts) != 10 {
+		t.Fatalf("lasts %v %v", lasts, err)
+	}
+	for c := range 10 {
+		ch := fmt.Sprintf("n.%d", c)
+		if counts[ch] != uint64(c+1) || lasts[ch].ChanSeq != uint64(c+1) {
+			t.Fatalf("%s: count %d, last %+v", ch, counts[ch], lasts[ch])
+		}
+	}
+}
+

@@ -99,17 +99,17 @@ func Open(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: create data dir: %w", err)
 	}
 	opts := &natsserver.Options{
-		ServerName:            cfg.ServerName,
-		JetStream:             true,
-		StoreDir:              storeDir,
-		NoSigs:                true,
-		MaxPayload:            cfg.MaxPayload,
-		MaxPending:            int64(cfg.MaxPayload) * 3,
-		SyncAlways:            cfg.SyncAlways,
-		JetStreamMaxMemory:    -1,
-		JetStreamMaxStore:     -1,
+		ServerName:         cfg.ServerName,
+		JetStream:          true,
+		StoreDir:           storeDir,
+		NoSigs:             true,
+		MaxPayload:         cfg.MaxPayload,
+		MaxPending:         int64(cfg.MaxPayload) * 3,
+		SyncAlways:         cfg.SyncAlways,
+		JetStreamMaxMemory: -1,
+		JetStreamMaxStore:  -1,
 		// Channels share streams: a stream may have a consumer per channel.
-		JetStreamLimits: natsserver.JSLimitOpts{DefaultMaxConsumers: -1},
+		JetStreamLimits:       natsserver.JSLimitOpts{DefaultMaxConsumers: -1},
 		DisableShortFirstPing: true,
 	}
 	if cfg.ClientAddr == "" {

@@ -304,10 +304,10 @@ type appendOp struct {
 	kind     opKind
 	accepted bool // published once: a retry, which a later Seal does not refuse
 	a        Append
-	prime *chanState // the channel's state when the writer does not know it yet
-	done  chan struct{}
-	res   Appended
-	err   error
+	prime    *chanState // the channel's state when the writer does not know it yet
+	done     chan struct{}
+	res      Appended
+	err      error
 }
 
 func (op *appendOp) finish(res Appended, err error) {

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // memSeqs is a SeqStore in memory that can be made to fail.
@@ -370,4 +369,3 @@ func TestLogCountsAndLasts(t *testing.T) {
 		}
 	}
 }
-

@@ -12,6 +12,7 @@ import (
 // KV is a key/value bucket whose keys expire individually.
 type KV struct {
 	kv jetstream.KeyValue
+	js jetstream.JetStream
 }
 
 // OpenKV opens or creates a bucket that supports per-key TTLs.
@@ -28,7 +29,7 @@ func (e *Engine) OpenKV(ctx context.Context, bucket string, maxTTL time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("engine: kv %s: %w", bucket, mapJSErr(err))
 	}
-	return &KV{kv: kv}, nil
+	return &KV{kv: kv, js: e.js}, nil
 }
 
 // Get returns the value of key and whether it exists.
@@ -60,4 +61,56 @@ func (k *KV) Create(ctx context.Context, key string, value []byte, ttl time.Dura
 func (k *KV) Put(ctx context.Context, key string, value []byte) error {
 	_, err := k.kv.Put(ctx, key, value)
 	return mapJSErr(err)
+}
+
+// Delete removes key (a missing key is not an error).
+func (k *KV) Delete(ctx context.Context, key string) error {
+	err := k.kv.Purge(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	return mapJSErr(err)
+}
+
+// Each calls fn with every live key and value of the bucket matching
+// filter (">" for all; "a.*" and "a.>" as in subjects), in one pass.
+func (k *KV) Each(ctx context.Context, filter string, fn func(key string, value []byte)) error {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	w, err := k.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return mapJSErr(err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return ctx.Err()
+			}
+			if e == nil { // every value present when the watch started was delivered
+				return nil
+			}
+			fn(e.Key(), e.Value())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// DeleteMatching removes every key matching filter (as Each) at once.
+func (k *KV) DeleteMatching(ctx context.Context, filter string) error {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := k.kv.Status(ctx)
+	if err != nil {
+		return mapJSErr(err)
+	}
+	stream := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Name
+	js := k.js
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return mapJSErr(err)
+	}
+	return mapJSErr(s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+st.Bucket()+"."+filter)))
 }

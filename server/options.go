@@ -60,6 +60,14 @@ type Options struct {
 	QueryCacheMaxTTL time.Duration
 	// SyncAlways fsyncs every stored write (survives power loss; slower).
 	SyncAlways bool
+	// QueueShards and StoreShards are how many engine streams hold the
+	// queue and events-store channels (default 4 each). They are fixed when
+	// a data dir is first used; later values are ignored with a warning.
+	QueueShards int
+	StoreShards int
+	// EngineStartTimeout bounds the engine's start, which recovers the
+	// stored data (default 2 min).
+	EngineStartTimeout time.Duration
 
 	// Queue holds the queue limits (KubeMQ's queue.* settings).
 	Queue QueueOptions
@@ -113,6 +121,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.CursorIdle == 0 {
 		o.CursorIdle = 24 * time.Hour
+	}
+	if o.QueueShards == 0 {
+		o.QueueShards = 4
+	}
+	if o.StoreShards == 0 {
+		o.StoreShards = 4
+	}
+	if o.EngineStartTimeout == 0 {
+		o.EngineStartTimeout = 2 * time.Minute
 	}
 	if o.QueryCacheMaxTTL == 0 {
 		o.QueryCacheMaxTTL = 24 * time.Hour
@@ -179,6 +196,12 @@ func (o *Options) validate() error {
 		errs = append(errs, errors.New("queue ack wait must not be negative"))
 	} else if o.QueueAckWait < 300*time.Millisecond {
 		errs = append(errs, fmt.Errorf("queue ack wait %v: must be at least 300ms", o.QueueAckWait))
+	}
+	if o.QueueShards < 0 || o.StoreShards < 0 || o.QueueShards > 1024 || o.StoreShards > 1024 {
+		errs = append(errs, fmt.Errorf("shard counts %d and %d: must be between 1 and 1024", o.QueueShards, o.StoreShards))
+	}
+	if o.EngineStartTimeout < 0 {
+		errs = append(errs, errors.New("engine start timeout must not be negative"))
 	}
 	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

@@ -28,6 +28,7 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/queues"
+	"github.com/heraldmq/herald/internal/pattern/registry"
 	"github.com/heraldmq/herald/internal/pattern/requests"
 	"github.com/heraldmq/herald/internal/pattern/stats"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
@@ -49,7 +50,13 @@ type Server struct {
 	mu       sync.Mutex
 	started  bool
 	eng      *engine.Engine
+	reg      *registry.Registry
+	qlog     *engine.Log
+	eslog    *engine.Log
+	sealed   *engine.Log
+	cursors  *engine.KV
 	queues   *queues.Service
+	store    *eventsstore.Service
 	stats    *stats.Registry
 	statsKV  *engine.KV
 	stop     chan struct{}
@@ -96,7 +103,7 @@ func (s *Server) Start() (err error) {
 	start := time.Now()
 	s.eng, err = engine.Open(engine.Config{
 		DataDir: s.opts.DataDir, ServerName: s.opts.Host, ClientAddr: s.opts.NATSAddr,
-		SyncAlways: s.opts.SyncAlways, Logger: s.log,
+		SyncAlways: s.opts.SyncAlways, Logger: s.log, ReadyTimeout: s.opts.EngineStartTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -108,6 +115,7 @@ func (s *Server) Start() (err error) {
 				s.bg.Wait()
 				s.stop = nil
 			}
+			s.closeStores()
 			_ = s.eng.Close()
 		}
 	}()
@@ -120,20 +128,21 @@ func (s *Server) Start() (err error) {
 	if err := s.openStats(ctx); err != nil {
 		return err
 	}
-	maxAge := s.opts.StoreMaxAge
-	if maxAge < 0 {
-		maxAge = 0
+	if err := s.openStores(ctx); err != nil {
+		return err
 	}
 	q := s.opts.Queue
 	var store *eventsstore.Service
-	s.queues = queues.New(s.eng, queues.Config{
-		EnsureEventsStore: func(ctx context.Context, channel string) error { return store.Create(ctx, channel) },
+	s.queues = queues.New(s.qlog, s.eng, s.reg, queues.Config{
+		Groups: &queues.GroupViews{
+			LogOf:         func(channel string) queues.GroupLog { return store.LogOf(channel) },
+			EnsureChannel: func(ctx context.Context, channel string) error { return store.Create(ctx, channel) },
+		},
 		Limits: queues.Limits{
 			MaxNumberOfMessages: q.MaxNumberOfMessages, MaxWaitSeconds: q.MaxWaitTimeoutSeconds,
 			MaxExpiration: q.MaxExpirationSeconds, MaxDelay: q.MaxDelaySeconds, MaxReceiveCount: q.MaxReceiveCount,
 			MaxVisibility: q.MaxVisibilitySeconds, DefaultVisibility: q.DefaultVisibilitySeconds, DefaultWait: q.DefaultWaitTimeoutSeconds,
 		},
-		MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
 		DedupWindow: max(s.opts.DedupWindow, 0), AckWait: s.opts.QueueAckWait, Stats: s.stats, MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
 	})
 	defer func() {
@@ -144,15 +153,22 @@ func (s *Server) Start() (err error) {
 	svc := grpctransport.Services{
 		Queues: s.queues,
 		Events: events.New(s.eng, events.Config{Buffer: s.opts.SubscriberBuffer, Logger: s.log, Stats: s.stats}),
-		Store: eventsstore.New(s.eng, eventsstore.Config{
-			MaxAge: maxAge, MaxMsgs: s.opts.StoreMaxMessages, MaxBytes: s.opts.StoreMaxBytes,
+		Store: eventsstore.New(s.eslog, s.sealed, s.reg, s.cursors, eventsstore.Config{
 			CursorIdle: s.opts.CursorIdle, Logger: s.log, Stats: s.stats, DedupWindow: max(s.opts.DedupWindow, 0),
 		}),
 		Requests: requests.New(s.eng, cache, requests.Config{
 			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, Logger: s.log, Stats: s.stats,
 		}),
 	}
-	store = svc.Store
+	s.store, store = svc.Store, svc.Store
+	defer func() {
+		if err != nil {
+			s.store.Close()
+		}
+	}()
+	if err := s.store.Recover(ctx); err != nil {
+		return fmt.Errorf("server: finish sealing channels: %w", err)
+	}
 	mgr := &channels.Manager{Queues: svc.Queues, Store: svc.Store, Stats: s.stats, ClientID: "herald@" + s.opts.Host}
 	svc.Requests.Handle(channels.RequestsChannel, mgr.Handle)
 	s.grpcLis, err = net.Listen("tcp", s.opts.GRPCAddr)
@@ -310,6 +326,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.queues != nil {
 			s.queues.Close()
 		}
+		if s.store != nil {
+			s.store.Close()
+		}
+		s.closeStores()
 		if s.stop != nil {
 			close(s.stop)
 			s.bg.Wait()

@@ -6,6 +6,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -369,24 +370,56 @@ func newSideDoorServer(t *testing.T) (*heraldtest.Server, jetstream.JetStream) {
 	return srv, js
 }
 
-// storeConsumers lists the engine consumers of an events-store channel (its
-// subscription cursors): how many are durable and how many ephemeral.
+// storeConsumers counts the subscription cursors of an events-store
+// channel as the engine holds them: durable ones (a position kept in the
+// cursor bucket or read by a live subscription, and group consumers) and
+// ephemeral ones (a second subscription of a client, reading from a
+// position of its own).
 func storeConsumers(js jetstream.JetStream, channel string) (durable, ephemeral int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := js.Stream(ctx, eventsstore.StreamName(channel))
+	cursors := map[string]bool{}
+	prefix := strings.SplitN(eventsstore.CursorKey(channel, "x"), ".", 2)[0]
+	kv, err := js.KeyValue(ctx, "HERALD_CURSORS")
 	if err != nil {
 		return 0, 0, err
 	}
-	l := st.ListConsumers(ctx)
-	for ci := range l.Info() {
-		if ci.Config.Durable != "" {
-			durable++
-		} else {
-			ephemeral++
+	if keys, err := kv.ListKeysFiltered(ctx, prefix+".>"); err == nil {
+		for k := range keys.Keys() {
+			cursors[k] = true
+		}
+	} else if !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return 0, 0, err
+	}
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		if !strings.HasPrefix(name, "HES_") {
+			continue
+		}
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			return 0, 0, err
+		}
+		l := st.ListConsumers(ctx)
+		for ci := range l.Info() {
+			if !strings.HasSuffix(ci.Config.FilterSubject, "."+channel) || strings.Count(ci.Config.FilterSubject, ".") != strings.Count(channel, ".")+2 {
+				continue
+			}
+			key, reader := ci.Config.Metadata[eventsstore.CursorMetadata]
+			switch {
+			case ci.Config.Durable != "":
+				durable++
+			case reader && key != "":
+				cursors[key] = true
+			default:
+				ephemeral++
+			}
+		}
+		if err := l.Err(); err != nil {
+			return 0, 0, err
 		}
 	}
-	return durable, ephemeral, l.Err()
+	return durable + len(cursors), ephemeral, names.Err()
 }
 
 // waitConsumers waits until the channel has the given numbers of durable and

@@ -25,6 +25,8 @@ const (
 // created with this spec the first time and reused as it is afterwards.
 type ConsumerSpec struct {
 	Durable           string // "" = ephemeral, removed when its reader closes
+	Name              string // an ephemeral consumer's name ("" = the engine picks one)
+	Metadata          map[string]string
 	FilterSubject     string
 	Deliver           DeliverPolicy
 	StartSeq          uint64
@@ -44,6 +46,8 @@ type ConsumerSpec struct {
 func (s ConsumerSpec) config() jetstream.ConsumerConfig {
 	cfg := jetstream.ConsumerConfig{
 		Durable:           s.Durable,
+		Name:              s.Name,
+		Metadata:          s.Metadata,
 		FilterSubject:     s.FilterSubject,
 		AckPolicy:         jetstream.AckExplicitPolicy,
 		AckWait:           s.AckWait,
@@ -81,23 +85,53 @@ type StoredMsg struct {
 	ChanSeq      uint64    // channel sequence in a Log (0 elsewhere)
 	Time         time.Time // when it was stored
 	NumDelivered uint64    // 1 on the first delivery
-	m            jetstream.Msg
-	rd           *Reader // the Reader it came from, if any
+	set          Settler
+	jm           jetstream.Msg // nil for messages made by NewStoredMsg
+	rd           *Reader       // the Reader it came from, if any
+}
+
+// Settler settles a delivered message: JetStream's messages do, and tests
+// can give NewStoredMsg one of their own to inject faults.
+type Settler interface {
+	Ack() error
+	DoubleAck(ctx context.Context) error
+	Nak() error
+	NakWithDelay(delay time.Duration) error
+	InProgress() error
+	TermWithReason(reason string) error
+}
+
+// NewStoredMsg returns m settled by set, for tests of the layers above.
+func NewStoredMsg(m StoredMsg, set Settler) *StoredMsg {
+	m.set, m.jm, m.rd = set, nil, nil
+	return &m
+}
+
+func newStored(m jetstream.Msg, md *jetstream.MsgMetadata, rd *Reader) *StoredMsg {
+	return &StoredMsg{
+		Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream, ChanSeq: chanSeqOf(m.Headers()),
+		Time: md.Timestamp, NumDelivered: md.NumDelivered, set: m, jm: m, rd: rd,
+	}
 }
 
 // Header returns a header value of the stored message.
-func (m *StoredMsg) Header(key string) string { return m.m.Headers().Get(key) }
+func (m *StoredMsg) Header(key string) string {
+	if m.jm == nil {
+		return ""
+	}
+	return m.jm.Headers().Get(key)
+}
 
 // Ack settles the message (fire and forget).
 func (m *StoredMsg) Ack() error {
 	if m.rd != nil {
-		m.rd.acked = m.m.Reply()
+		m.rd.acked = m.jm.Reply()
 	}
-	return mapJSErr(m.m.Ack())
+	return mapJSErr(m.set.Ack())
 }
 
 // AckSync settles the message and waits for the server's confirmation.
-func (m *StoredMsg) AckSync(ctx context.Context) error { return mapJSErr(m.m.DoubleAck(ctx)) }
+func (m *StoredMsg) AckSync(ctx context.Context) error { return mapJSErr(m.set.DoubleAck(ctx)) }
 
 // settleWait bounds each confirmed settlement of Reader.Close.
 const settleWait = 2 * time.Second
@@ -106,25 +140,25 @@ const settleWait = 2 * time.Second
 // a message of a Reader it takes effect when the Reader closes (see Close).
 func (m *StoredMsg) Return() error {
 	if m.rd == nil {
-		return mapJSErr(m.m.NakWithDelay(time.Millisecond))
+		return mapJSErr(m.set.NakWithDelay(time.Millisecond))
 	}
-	m.rd.returned = append(m.rd.returned, m.m)
+	m.rd.returned = append(m.rd.returned, m.jm)
 	return nil
 }
 
 // Nak asks for redelivery after delay (0 = at once).
 func (m *StoredMsg) Nak(delay time.Duration) error {
 	if delay <= 0 {
-		return mapJSErr(m.m.Nak())
+		return mapJSErr(m.set.Nak())
 	}
-	return mapJSErr(m.m.NakWithDelay(delay))
+	return mapJSErr(m.set.NakWithDelay(delay))
 }
 
 // InProgress resets the consumer's ack timer for this message.
-func (m *StoredMsg) InProgress() error { return mapJSErr(m.m.InProgress()) }
+func (m *StoredMsg) InProgress() error { return mapJSErr(m.set.InProgress()) }
 
 // Term removes the message from the consumer without redelivery.
-func (m *StoredMsg) Term(reason string) error { return mapJSErr(m.m.TermWithReason(reason)) }
+func (m *StoredMsg) Term(reason string) error { return mapJSErr(m.set.TermWithReason(reason)) }
 
 // Reader pulls messages through one consumer. It is used by one goroutine.
 type Reader struct {
@@ -196,10 +230,7 @@ func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 		if err != nil {
 			continue // not a JetStream message; cannot happen on a pull subscription
 		}
-		return &StoredMsg{
-			Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream, ChanSeq: chanSeqOf(m.Headers()),
-			Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m, rd: r,
-		}, nil
+		return newStored(m, md, r), nil
 	}
 }
 

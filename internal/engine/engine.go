@@ -134,10 +134,10 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	ns.SetLoggerV2(&slogBridge{log: log.With("component", "nats")}, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(cfg.ReadyTimeout) {
+	if !waitReady(ns, cfg.ReadyTimeout, log) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		return nil, errors.New("engine: embedded server not ready in time")
+		return nil, fmt.Errorf("engine: the embedded server was not ready after %v (it recovers the stored data first; raise the engine start timeout if it needs longer)", cfg.ReadyTimeout)
 	}
 	closed := make(chan struct{})
 	nc, err := nats.Connect("",
@@ -172,6 +172,25 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// waitReady waits up to timeout for ns, saying every few seconds that it
+// is still recovering the stored data.
+func waitReady(ns *natsserver.Server, timeout time.Duration, log *slog.Logger) bool {
+	start := time.Now()
+	for {
+		left := timeout - time.Since(start)
+		if left <= 0 {
+			return false
+		}
+		if ns.ReadyForConnections(min(left, readyReport)) {
+			return true
+		}
+		log.Info("the engine is still recovering stored data", "waited", time.Since(start).Round(time.Second), "limit", timeout)
+	}
+}
+
+// readyReport is how often waitReady reports.
+const readyReport = 5 * time.Second
 
 // ClientURL is the address of the NATS client port, or "" without one.
 func (e *Engine) ClientURL() string {

@@ -100,13 +100,14 @@ func (e *Engine) OpenLog(ctx context.Context, cfg LogConfig) (*Log, error) {
 	for i := range cfg.Shards {
 		sh := &shard{
 			log: l, idx: i,
-			stream:  fmt.Sprintf("%s_%d", cfg.Name, i),
-			prefix:  fmt.Sprintf("%s.%d.", cfg.Subject, i),
-			in:      make(chan *appendOp, 1024),
-			resv:    make(chan resvResult, 16),
-			chans:   make(map[string]*chanState),
-			loaded:  make(map[string]bool),
-			pending: make(map[*chanState]struct{}),
+			stream:    fmt.Sprintf("%s_%d", cfg.Name, i),
+			prefix:    fmt.Sprintf("%s.%d.", cfg.Subject, i),
+			in:        make(chan *appendOp, 1024),
+			resv:      make(chan resvResult, 16),
+			chans:     make(map[string]*chanState),
+			loaded:    make(map[string]bool),
+			committed: make(map[string]uint64),
+			pending:   make(map[*chanState]struct{}),
 		}
 		if err := e.EnsureStream(ctx, l.spec(sh)); err != nil {
 			return nil, err
@@ -200,6 +201,12 @@ type Appended struct {
 // ErrChannelSealed is returned for appends to a channel sealed with Seal.
 var ErrChannelSealed = errors.New("engine: channel is sealed")
 
+// Pending is the result of an append, once it is known.
+type Pending interface {
+	// Wait blocks until the message is stored or failed, or ctx ends.
+	Wait(ctx context.Context) (Appended, error)
+}
+
 // AppendFuture is the pending result of an append.
 type AppendFuture struct{ op *appendOp }
 
@@ -215,7 +222,7 @@ func (f *AppendFuture) Wait(ctx context.Context) (Appended, error) {
 
 // Append hands a message to its shard's writer; many can be in flight.
 // Appends to one channel are stored in the order of the calls.
-func (l *Log) Append(ctx context.Context, a Append) *AppendFuture {
+func (l *Log) Append(ctx context.Context, a Append) Pending {
 	op := &appendOp{kind: opAppend, a: a, done: make(chan struct{})}
 	if len(a.Data) > MaxStoredRecord {
 		op.finish(Appended{}, fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(a.Data), MaxStoredRecord))
@@ -361,6 +368,8 @@ type shard struct {
 
 	loadedMu sync.RWMutex
 	loaded   map[string]bool
+	// committed is the last number stored per channel, for readers.
+	committed map[string]uint64
 }
 
 // maxInflight bounds the appends of one shard awaiting their ack.
@@ -499,6 +508,9 @@ func (sh *shard) handle(op *appendOp) {
 			delete(sh.chans, op.a.Channel)
 		}
 		sh.setLoaded(op.a.Channel, false)
+		sh.loadedMu.Lock()
+		delete(sh.committed, op.a.Channel)
+		sh.loadedMu.Unlock()
 		op.finish(Appended{}, nil)
 		return
 	}
@@ -627,6 +639,9 @@ func (sh *shard) acked(ack *jetstream.PubAck, err error) {
 	switch {
 	case err == nil && !ack.Duplicate:
 		f.op.finish(Appended{Seq: f.chanSeq, StreamSeq: ack.Sequence}, nil)
+		sh.loadedMu.Lock()
+		sh.committed[st.channel] = max(sh.committed[st.channel], f.chanSeq)
+		sh.loadedMu.Unlock()
 		if ack.Sequence != f.streamSeq {
 			sh.resyncing = true // the prediction was off: read the stream again
 		}
@@ -757,50 +772,120 @@ func (l *Log) Next(ctx context.Context, channel string, seq uint64) (*RawMsg, er
 	return l.e.NextMsg(ctx, l.Stream(channel), seq, l.Subject(channel))
 }
 
-// StreamSeqOf returns the stream sequence of the first message of channel
-// whose channel sequence is at least seq; when there is none, the stream
-// sequence after the channel's newest message (a consumer started there
-// gets only new messages). It takes O(log n) direct reads.
-func (l *Log) StreamSeqOf(ctx context.Context, channel string, seq uint64) (uint64, error) {
+// Search returns the first message of channel for which ok holds, where ok
+// is false for some first messages of the channel and true for all after
+// them (nil when it holds for none). It takes O(log n) direct reads.
+func (l *Log) Search(ctx context.Context, channel string, ok func(*RawMsg) bool) (*RawMsg, error) {
 	last, err := l.Last(ctx, channel)
-	if err != nil || last == nil {
-		if err == nil {
-			st, err := l.e.StreamInfo(ctx, l.Stream(channel))
-			return st.LastSeq + 1, err
-		}
-		return 0, err
+	if err != nil || last == nil || !ok(last) {
+		return nil, err
 	}
-	if last.ChanSeq < seq {
-		return last.Seq + 1, nil
-	}
-	// Channel sequences grow with stream sequences. Search the smallest
-	// stream sequence x whose next message of the channel has a channel
-	// sequence ≥ seq: that message is the answer.
-	lo, hi, ans := uint64(0), last.Seq, last.Seq
+	// Search the smallest stream sequence x whose next message of the
+	// channel satisfies ok: that message is the answer.
+	lo, hi, ans := uint64(0), last.Seq, last
 	for lo+1 < hi {
 		mid := lo + (hi-lo)/2
 		m, err := l.Next(ctx, channel, mid)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if m == nil { // cannot happen below the last message
 			break
 		}
-		if m.ChanSeq >= seq {
-			hi, ans = mid, m.Seq
+		if ok(m) {
+			hi, ans = mid, m
 		} else {
-			lo = m.Seq // everything of the channel up to m is below seq
+			lo = m.Seq // the channel's messages up to m fail ok
 		}
 	}
 	return ans, nil
 }
+
+// StreamSeqOf returns the stream sequence of the first message of channel
+// whose channel sequence is at least seq; when there is none, the stream
+// sequence after the channel's newest message (a consumer started there
+// gets only new messages).
+func (l *Log) StreamSeqOf(ctx context.Context, channel string, seq uint64) (uint64, error) {
+	m, err := l.Search(ctx, channel, func(m *RawMsg) bool { return m.ChanSeq >= seq })
+	if err != nil || m != nil {
+		if m == nil {
+			return 0, err
+		}
+		return m.Seq, nil
+	}
+	return l.After(ctx, channel)
+}
+
+// After returns the stream sequence after channel's newest message (or
+// after the stream's newest, for an empty channel).
+func (l *Log) After(ctx context.Context, channel string) (uint64, error) {
+	last, err := l.Last(ctx, channel)
+	if err != nil {
+		return 0, err
+	}
+	if last != nil {
+		return last.Seq + 1, nil
+	}
+	st, err := l.e.StreamInfo(ctx, l.Stream(channel))
+	return st.LastSeq + 1, err
+}
+
+// LastSeqs returns the last number stored of every channel this log stored
+// a message of since it was opened.
+func (l *Log) LastSeqs() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, sh := range l.shards {
+		sh.loadedMu.RLock()
+		for ch, n := range sh.committed {
+			out[ch] = n
+		}
+		sh.loadedMu.RUnlock()
+	}
+	return out
+}
+
+// Firsts returns the oldest message of each of channels that has one,
+// reading several at a time.
+func (l *Log) Firsts(ctx context.Context, channels []string) (map[string]*RawMsg, error) {
+	out := make(map[string]*RawMsg, len(channels))
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	work := make(chan string)
+	for range min(firstsReaders, len(channels)) {
+		wg.Go(func() {
+			for ch := range work {
+				m, err := l.First(ctx, ch)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if m != nil {
+					out[ch] = m
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, ch := range channels {
+		work <- ch
+	}
+	close(work)
+	wg.Wait()
+	return out, firstErr
+}
+
+// firstsReaders is how many direct reads Firsts keeps in flight.
+const firstsReaders = 16
 
 // Counts returns how many messages every channel of the log holds (channels
 // without messages are absent).
 func (l *Log) Counts(ctx context.Context) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	for _, sh := range l.shards {
-		subj, err := l.e.subjectCounts(ctx, sh.stream, sh.prefix+">")
+		subj, err := l.e.SubjectCounts(ctx, sh.stream, sh.prefix+">")
 		if err != nil {
 			return nil, err
 		}
@@ -838,7 +923,7 @@ func (l *Log) Purge(ctx context.Context, channel string) error {
 
 // Consumer returns the durable consumer spec.Durable of channel, creating
 // it from spec (its filter is the channel's subject).
-func (l *Log) Consumer(ctx context.Context, channel string, spec ConsumerSpec) (*Consumer, error) {
+func (l *Log) Consumer(ctx context.Context, channel string, spec ConsumerSpec) (Fetcher, error) {
 	spec.FilterSubject = l.Subject(channel)
 	return l.e.EnsureConsumer(ctx, l.Stream(channel), spec)
 }
@@ -857,4 +942,15 @@ func (l *Log) DeleteConsumer(ctx context.Context, channel, name string) error {
 // Consumers lists the durable consumers reading channel.
 func (l *Log) Consumers(ctx context.Context, channel string) ([]string, error) {
 	return l.e.consumersFiltered(ctx, l.Stream(channel), l.Subject(channel))
+}
+
+// ConsumerState returns the counters of a durable consumer of channel.
+func (l *Log) ConsumerState(ctx context.Context, channel, name string) (ConsumerState, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	c, err := l.e.js.Consumer(ctx, l.Stream(channel), name)
+	if err != nil {
+		return ConsumerState{}, fmt.Errorf("engine: consumer %s: %w", name, mapFetchErr(err))
+	}
+	return (&Consumer{c: c, stream: l.Stream(channel)}).Info(ctx)
 }

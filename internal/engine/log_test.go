@@ -112,7 +112,7 @@ func TestLogSequencesPerChannel(t *testing.T) {
 	for c := range channels {
 		wg.Go(func() {
 			ch := fmt.Sprintf("ch.%d", c)
-			futs := make([]*AppendFuture, per)
+			futs := make([]Pending, per)
 			for i := range per {
 				futs[i] = l.Append(context.Background(), Append{Channel: ch, Data: []byte(strconv.Itoa(i))})
 			}
@@ -139,7 +139,7 @@ func TestLogDuplicateKeepsNumbersDense(t *testing.T) {
 	e := open(t)
 	l := openLog(t, e, newMemSeqs(), nil)
 	appendWait(t, l, Append{Channel: "d", Data: []byte("a"), MsgID: "id-1"})
-	futs := []*AppendFuture{
+	futs := []Pending{
 		l.Append(context.Background(), Append{Channel: "d", Data: []byte("a again"), MsgID: "id-1"}),
 		l.Append(context.Background(), Append{Channel: "d", Data: []byte("b")}),
 		l.Append(context.Background(), Append{Channel: "other", Data: []byte("x")}),
@@ -174,7 +174,7 @@ func TestLogResyncsAfterAForeignWrite(t *testing.T) {
 	if _, err := e.PublishStored(context.Background(), l.Subject("foreign"), []byte("f"), PubOpts{}); err != nil {
 		t.Fatal(err)
 	}
-	var futs []*AppendFuture
+	var futs []Pending
 	for i := range 50 {
 		futs = append(futs, l.Append(context.Background(), Append{Channel: "r", Data: []byte(strconv.Itoa(i))}))
 	}
@@ -258,7 +258,7 @@ func TestLogParksBehindReservation(t *testing.T) {
 	seqs := newMemSeqs()
 	seqs.delay = 200 * time.Millisecond
 	l := openLog(t, e, seqs, func(c *LogConfig) { c.Shards = 1 })
-	var futs []*AppendFuture
+	var futs []Pending
 	for i := range 20 {
 		futs = append(futs, l.Append(context.Background(), Append{Channel: "slow", Data: []byte(strconv.Itoa(i))}))
 	}

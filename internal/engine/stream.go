@@ -191,6 +191,12 @@ func (e *Engine) PublishStored(ctx context.Context, subject string, data []byte,
 	return PubAck{Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
 
+// PubPending is the result of an asynchronous stored publish, once known.
+type PubPending interface {
+	// Wait blocks until the message is stored or failed, or ctx ends.
+	Wait(ctx context.Context) (PubAck, error)
+}
+
 // PubFuture is the pending result of an asynchronous stored publish.
 type PubFuture struct {
 	f   jetstream.PubAckFuture
@@ -214,7 +220,7 @@ func (p *PubFuture) Wait(ctx context.Context) (PubAck, error) {
 
 // PublishStoredAsync starts a stored publish without waiting for the
 // acknowledgement; many can be in flight at once.
-func (e *Engine) PublishStoredAsync(subject string, data []byte, o PubOpts) *PubFuture {
+func (e *Engine) PublishStoredAsync(subject string, data []byte, o PubOpts) PubPending {
 	if len(data) > MaxStoredRecord {
 		return &PubFuture{err: fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(data), MaxStoredRecord)}
 	}

@@ -14,6 +14,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// Fetcher fetches from a durable consumer; *Consumer implements it, and
+// tests of the layers above can supply their own.
+type Fetcher interface {
+	// FetchEach hands each message to fn as it arrives, up to n, waiting
+	// up to wait (see Consumer.FetchEach).
+	FetchEach(ctx context.Context, n int, wait time.Duration, fn func(*StoredMsg)) error
+	// FetchNoWait returns up to n messages available now.
+	FetchNoWait(n int) ([]*StoredMsg, error)
+	// Info returns the consumer's counters.
+	Info(ctx context.Context) (ConsumerState, error)
+}
+
 // Consumer is a durable pull consumer from which several receivers fetch
 // concurrently (competing consumers).
 type Consumer struct {
@@ -23,7 +35,7 @@ type Consumer struct {
 
 // EnsureConsumer returns the durable consumer spec.Durable on stream,
 // creating it from spec when it does not exist.
-func (e *Engine) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (*Consumer, error) {
+func (e *Engine) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (Fetcher, error) {
 	ctx, cancel := ctxOrTimeout(ctx)
 	defer cancel()
 	c, err := e.js.Consumer(ctx, stream, spec.Durable)
@@ -41,10 +53,7 @@ func storedFrom(m jetstream.Msg) (*StoredMsg, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return &StoredMsg{
-		Subject: m.Subject(), Data: m.Data(), Seq: md.Sequence.Stream, ChanSeq: chanSeqOf(m.Headers()),
-		Time: md.Timestamp, NumDelivered: md.NumDelivered, m: m,
-	}, true
+	return newStored(m, md, nil), true
 }
 
 // Fetch waits up to wait for up to n messages and returns what arrived; it
@@ -212,9 +221,9 @@ func (e *Engine) lastMsg(ctx context.Context, stream, subject string) (*RawMsg, 
 	return rawFrom(m), nil
 }
 
-// subjectCounts returns the message count of every subject of stream
+// SubjectCounts returns the message count of every subject of stream
 // matching filter.
-func (e *Engine) subjectCounts(ctx context.Context, stream, filter string) (map[string]uint64, error) {
+func (e *Engine) SubjectCounts(ctx context.Context, stream, filter string) (map[string]uint64, error) {
 	ctx, cancel := ctxOrTimeout(ctx)
 	defer cancel()
 	st, err := e.stream(ctx, stream)
@@ -255,10 +264,14 @@ func (e *Engine) multiLast(ctx context.Context, stream, filter string, fn func(*
 			}
 			return fmt.Errorf("engine: multi-last get on %s: %s %s", stream, m.Header.Get("Status"), m.Header.Get("Description"))
 		}
-		seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
-		fn(&RawMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, ChanSeq: chanSeqOf(m.Header), Time: t, Data: m.Data, header: m.Header})
+		fn(directMsg(m))
 	}
+}
+
+func directMsg(m *nats.Msg) *RawMsg {
+	seq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	return &RawMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, ChanSeq: chanSeqOf(m.Header), Time: t, Data: m.Data, header: m.Header}
 }
 
 // multiLastBatch is the most subjects one multi-last get may answer.

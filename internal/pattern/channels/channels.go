@@ -170,17 +170,10 @@ func (m *Manager) List(ctx context.Context, typ, search string) ([]Channel, erro
 		}
 		return c
 	}
-	// A queue or events-store channel exists while its stream does; its
-	// counters only describe it (a subscriber can count one last event
-	// after the channel was deleted). Group views of events-store channels
-	// have no stream of their own.
-	fromStream := func(name string, last time.Time) *Channel {
-		c := get(name)
-		if !last.IsZero() {
-			c.LastActivity = last.UnixMilli()
-		}
-		return c
-	}
+	// A queue or events-store channel exists while its registry record
+	// does; its counters only describe it (a subscriber can count one
+	// last event after the channel was deleted). Group views of
+	// events-store channels have no record of their own.
 	switch typ {
 	case stats.Queues:
 		states, err := m.Queues.Channels(ctx)
@@ -188,7 +181,7 @@ func (m *Manager) List(ctx context.Context, typ, search string) ([]Channel, erro
 			return nil, err
 		}
 		for _, st := range states {
-			c := fromStream(st.Channel, st.LastTime)
+			c := get(st.Channel)
 			c.Outgoing.Waiting, c.Incoming.Delayed = st.Waiting, st.Delayed
 		}
 	case stats.EventsStore:
@@ -197,13 +190,13 @@ func (m *Manager) List(ctx context.Context, typ, search string) ([]Channel, erro
 			return nil, err
 		}
 		for _, st := range states {
-			fromStream(st.Channel, st.LastTime)
+			get(st.Channel)
 		}
 	}
 	streams := typ == stats.Queues || typ == stats.EventsStore
 	for _, e := range m.Stats.Entries(typ) {
 		if streams && byName[e.Channel] == nil && !strings.HasPrefix(e.Channel, queues.ESGroupPrefix) {
-			continue // no stream: deleted
+			continue // no record: deleted
 		}
 		c := get(e.Channel)
 		if e.LastActivity != 0 {

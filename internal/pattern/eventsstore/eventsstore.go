@@ -1,33 +1,35 @@
-// Package eventsstore is persistent publish/subscribe: one JetStream stream
-// per channel gives each channel its own sequence 1, 2, 3…; subscribers start
-// from one of six positions and continue live. Subscriptions are durable: a
-// subscription without a group is keyed by (client id, channel), one with a
-// group by (channel, group), and a new subscription with the same key resumes
-// where the last one stopped, whatever start it asks for.
+// Package eventsstore is persistent publish/subscribe. Every events-store
+// channel is a subject of the engine's events-store log (a few shard
+// streams shared by all channels), where its events are numbered 1, 2, 3…
+// per channel; subscribers start from one of six positions and continue
+// live. Subscriptions are durable: a subscription without a group is keyed
+// by (client id, channel) and its position kept in a key-value cursor; one
+// with a group is keyed by (channel, group) and shares a durable consumer.
+// A new subscription with the same key resumes where the last one
+// stopped, whatever start it asks for.
+//
+// A sealed channel takes no more events and its events move to a store
+// without age limit (seal.go).
 package eventsstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/registry"
 	"github.com/heraldmq/herald/internal/pattern/stats"
 )
 
-// SubjectPrefix starts the engine subject of every events-store channel.
-const SubjectPrefix = "es."
-
-// StreamPrefix starts the engine stream name of every events-store channel.
-const StreamPrefix = "ES_"
+// Kind is the registry and statistics kind of events-store channels.
+const Kind = stats.EventsStore
 
 // Event is an event to store; it has the fields of events.Event.
 type Event = events.Event
@@ -90,29 +92,52 @@ func (s *Subscription) Validate() error {
 	return kmq.ValidateGroup(s.Group)
 }
 
-// Engine is what the events-store pattern needs from the engine.
-type Engine interface {
-	EnsureStream(ctx context.Context, spec engine.StreamSpec) error
-	StreamInfo(ctx context.Context, name string) (engine.StreamState, error)
-	PublishStored(ctx context.Context, subject string, data []byte, o engine.PubOpts) (engine.PubAck, error)
-	PublishStoredAsync(subject string, data []byte, o engine.PubOpts) *engine.PubFuture
-	OpenReader(ctx context.Context, stream string, spec engine.ConsumerSpec) (*engine.Reader, error)
-	ForgetStream(name string)
-	DeleteStream(ctx context.Context, name string) error
-	SealStream(ctx context.Context, name string) error
-	ListStreams(ctx context.Context, prefix string) ([]engine.StreamSummary, error)
+// Log is an engine log of events-store channels; *engine.Log implements it.
+type Log interface {
+	Append(ctx context.Context, a engine.Append) engine.Pending
+	OpenReader(ctx context.Context, channel string, spec engine.ConsumerSpec) (*engine.Reader, error)
+	Next(ctx context.Context, channel string, seq uint64) (*engine.RawMsg, error)
+	Last(ctx context.Context, channel string) (*engine.RawMsg, error)
+	StreamSeqOf(ctx context.Context, channel string, seq uint64) (uint64, error)
+	// Search returns the first message of channel for which ok holds (ok
+	// is false, then true, along the channel), or nil.
+	Search(ctx context.Context, channel string, ok func(*engine.RawMsg) bool) (*engine.RawMsg, error)
+	Counts(ctx context.Context) (map[string]uint64, error)
+	Purge(ctx context.Context, channel string) error
+	Seal(ctx context.Context, channel string) error
+	Forget(ctx context.Context, channel string) error
+	Consumers(ctx context.Context, channel string) ([]string, error)
+	ConsumerState(ctx context.Context, channel, name string) (engine.ConsumerState, error)
+	Consumer(ctx context.Context, channel string, spec engine.ConsumerSpec) (engine.Fetcher, error)
+	DeleteConsumer(ctx context.Context, channel, name string) error
+}
+
+// Registry keeps which channels exist and which are sealed;
+// *registry.Registry implements it.
+type Registry interface {
+	Ensure(ctx context.Context, kind, name string) (created bool, err error)
+	Get(kind, name string) (registry.Record, bool)
+	Delete(ctx context.Context, kind, name string) error
+	Seal(ctx context.Context, kind, name string, moved bool) error
+	List(kind string) []registry.Record
+}
+
+// Cursors keeps the positions of subscriptions without a group;
+// *engine.KV implements it (a bucket whose entries expire after the cursor
+// idle time).
+type Cursors interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Put(ctx context.Context, key string, value []byte) error
+	DeleteMatching(ctx context.Context, filter string) error
 }
 
 // Config sets retention and subscription housekeeping.
 type Config struct {
-	MaxAge   time.Duration // per channel; 0 = unlimited
-	MaxMsgs  int64         // per channel; 0 = unlimited
-	MaxBytes int64         // per channel; 0 = unlimited
-	// CursorIdle removes a durable subscription cursor unused for this long
-	// (default 24 h).
+	// CursorIdle removes a subscription position unused for this long
+	// (default 24 h); the cursor bucket must expire entries after it too.
 	CursorIdle time.Duration
 	// AckWait is how long a delivered event may stay unconfirmed before it is
-	// delivered again (default 30 s).
+	// delivered again to a group (default 30 s).
 	AckWait time.Duration
 	// DedupWindow: an EventID stored again on the same channel within it is
 	// stored once (0: off).
@@ -123,59 +148,48 @@ type Config struct {
 
 // Service stores events and serves subscriptions.
 type Service struct {
-	eng Engine
-	cfg Config
-	log *slog.Logger
+	log     Log // the channels' events
+	sealed  Log // the events of sealed channels
+	reg     Registry
+	cursors Cursors
+	cfg     Config
+	logg    *slog.Logger
 
-	mu     sync.Mutex
-	active map[string]int // durable cursors in use on this node
+	mu      sync.Mutex
+	active  map[string]int           // durable cursors in use on this node
+	signals map[string]*chanSignal   // live subscriptions' channels
+	dirty   map[string]*cursorState  // positions to write
+	life    context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
 }
 
-// New returns an events-store service over eng.
-func New(eng Engine, cfg Config) *Service {
+// New returns an events-store service over the log of its channels and
+// the log of sealed channels; Close stops its cursor writer.
+func New(log, sealed Log, reg Registry, cursors Cursors, cfg Config) *Service {
 	if cfg.CursorIdle <= 0 {
 		cfg.CursorIdle = 24 * time.Hour
 	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	logg := cfg.Logger
+	if logg == nil {
+		logg = slog.New(slog.DiscardHandler)
 	}
-	return &Service{eng: eng, cfg: cfg, log: log, active: make(map[string]int)}
+	s := &Service{log: log, sealed: sealed, reg: reg, cursors: cursors, cfg: cfg, logg: logg,
+		active: map[string]int{}, signals: map[string]*chanSignal{}, dirty: map[string]*cursorState{}}
+	s.life, s.stop = context.WithCancel(context.Background())
+	s.wg.Go(s.writeCursors)
+	return s
 }
 
-// StreamName is the engine stream of a channel: a readable prefix of the
-// name plus a hash, so any valid channel maps to a valid, unique name.
-func StreamName(channel string) string { return StreamPrefix + nameToken(channel) }
-
-func nameToken(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= 48 {
-			break
-		}
-		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	b.WriteByte('_')
-	b.WriteString(hex.EncodeToString(sum[:8]))
-	return b.String()
-}
-
-func (s *Service) spec(channel string) engine.StreamSpec {
-	return engine.StreamSpec{
-		Name:     StreamName(channel),
-		Subjects: []string{SubjectPrefix + channel},
-		MaxAge:   s.cfg.MaxAge, MaxMsgs: s.cfg.MaxMsgs, MaxBytes: s.cfg.MaxBytes,
-		Duplicates: max(s.cfg.DedupWindow, 2*time.Minute),
-		Metadata:   map[string]string{"herald.channel": channel, "herald.type": "events_store"},
-	}
+// Close writes the positions still pending and stops the cursor writer.
+// Call it after the subscriptions ended.
+func (s *Service) Close() {
+	s.stop()
+	s.wg.Wait()
+	s.flushCursors(context.Background())
 }
 
 // SealTag, with the value "true" on a stored event, seals its channel once
@@ -185,15 +199,15 @@ const SealTag = "herald.seal"
 // ErrChannelSealed is the error of a send to a sealed channel.
 var ErrChannelSealed = errors.New("channel is sealed")
 
-func (s *Service) pubOpts(ev *Event) engine.PubOpts {
+func (s *Service) msgID(ev *Event) string {
 	if s.cfg.DedupWindow > 0 {
-		return engine.PubOpts{MsgID: ev.ID}
+		return ev.ID
 	}
-	return engine.PubOpts{}
+	return ""
 }
 
 func sealedErr(err error) error {
-	if errors.Is(err, engine.ErrSealed) {
+	if errors.Is(err, engine.ErrChannelSealed) {
 		return ErrChannelSealed
 	}
 	return err
@@ -202,44 +216,31 @@ func sealedErr(err error) error {
 // Send validates ev, fills its id and returns once the event is stored.
 // Validation failures are *kmq.Error; anything else is a store failure.
 func (s *Service) Send(ctx context.Context, ev *Event) (string, error) {
-	if err := s.prepare(ctx, ev); err != nil {
-		return ev.ID, err
-	}
-	_, err := s.eng.PublishStored(ctx, SubjectPrefix+ev.Channel, ev.Encode(), s.pubOpts(ev))
-	if errors.Is(err, engine.ErrNoStream) { // the stream was deleted under us
-		s.eng.ForgetStream(StreamName(ev.Channel))
-		if err = s.eng.EnsureStream(ctx, s.spec(ev.Channel)); err == nil {
-			_, err = s.eng.PublishStored(ctx, SubjectPrefix+ev.Channel, ev.Encode(), s.pubOpts(ev))
-		}
-	}
-	if err == nil {
-		s.cfg.Stats.In(stats.EventsStore, ev.Channel, len(ev.Body))
-		if ev.Tags[SealTag] == "true" {
-			err = s.eng.SealStream(ctx, StreamName(ev.Channel))
-		}
-	}
-	return ev.ID, sealedErr(err)
+	p := s.SendAsync(ctx, ev)
+	return p.ID, p.Wait(ctx)
 }
 
 // Pending is a store in progress, from SendAsync.
 type Pending struct {
 	ID      string
 	err     error
-	f       *engine.PubFuture
-	count   func() // on success
-	counted bool
+	f       engine.Pending
+	done    func(ctx context.Context) error // on success
+	settled bool
 }
 
 // Wait returns nil once the event is stored, or why it was not.
 func (p *Pending) Wait(ctx context.Context) error {
-	if p.err != nil || p.f == nil {
+	if p.err != nil || p.f == nil || p.settled {
 		return p.err
 	}
 	_, err := p.f.Wait(ctx)
 	err = sealedErr(err)
-	if err == nil && p.count != nil && !p.counted {
-		p.counted = true
-		p.count()
+	if err == nil && p.done != nil {
+		err = p.done(ctx)
+	}
+	if ctx.Err() == nil {
+		p.settled, p.err = true, err
 	}
 	return err
 }
@@ -247,152 +248,47 @@ func (p *Pending) Wait(ctx context.Context) error {
 // SendAsync validates ev and starts storing it; many stores can be in flight.
 // The caller must Wait on the result before reporting success.
 func (s *Service) SendAsync(ctx context.Context, ev *Event) *Pending {
-	if err := s.prepare(ctx, ev); err != nil {
-		return &Pending{ID: ev.ID, err: err}
-	}
-	if ev.Tags[SealTag] == "true" { // sealing is not pipelined
-		_, err := s.Send(ctx, ev)
-		return &Pending{ID: ev.ID, err: err, counted: true}
-	}
-	ch, n := ev.Channel, len(ev.Body)
-	return &Pending{ID: ev.ID, f: s.eng.PublishStoredAsync(SubjectPrefix+ev.Channel, ev.Encode(), s.pubOpts(ev)),
-		count: func() { s.cfg.Stats.In(stats.EventsStore, ch, n) }}
-}
-
-func (s *Service) prepare(ctx context.Context, ev *Event) error {
 	if err := ev.Validate(); err != nil {
-		return err
+		return &Pending{ID: ev.ID, err: err}
 	}
 	if ev.ID == "" {
 		ev.ID = kmq.NewID()
 	}
-	return s.eng.EnsureStream(ctx, s.spec(ev.Channel))
-}
-
-// Subscribe delivers the channel's events from the subscription's position
-// to send until ctx ends (then it returns nil) or send fails. An event is
-// confirmed when send returned; unconfirmed events are delivered again to
-// the next subscription with the same key.
-func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*Received) error) error {
-	if err := sub.Validate(); err != nil {
-		return err
+	rec, ok := s.reg.Get(Kind, ev.Channel)
+	if ok && rec.Sealed {
+		return &Pending{ID: ev.ID, err: ErrChannelSealed}
 	}
-	stream := StreamName(sub.Channel)
-	if err := s.eng.EnsureStream(ctx, s.spec(sub.Channel)); err != nil {
-		return err
-	}
-	durable := "G_" + nameToken(sub.Group)
-	if sub.Group == "" {
-		durable = "C_" + nameToken(sub.ClientID)
-	}
-	key := stream + "/" + durable
-	busy := !s.claim(ctx, key, sub.Group == "")
-	if busy {
-		// The reference refuses a second subscription per client id; Herald
-		// serves it from its own cursor with the start it asked for.
-		durable = ""
-	} else {
-		defer func() {
-			s.mu.Lock()
-			if s.active[key]--; s.active[key] <= 0 {
-				delete(s.active, key)
-			}
-			s.mu.Unlock()
-		}()
-	}
-	spec, err := s.consumerSpec(ctx, stream, sub)
-	if err != nil {
-		return err
-	}
-	spec.Durable = durable
-	// A cursor without a group has one subscription at a time (claim): it
-	// resumes exactly after the last event delivered, in order.
-	spec.Exclusive = durable != "" && sub.Group == ""
-	rd, err := s.eng.OpenReader(ctx, stream, spec)
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	defer s.cfg.Stats.Subscribed(stats.EventsStore, sub.Channel)()
-	for {
-		m, err := rd.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, engine.ErrReaderClosed) {
-				return fmt.Errorf("events store channel %s was removed", sub.Channel)
-			}
-			return err
+	if !ok {
+		if _, err := s.reg.Ensure(ctx, Kind, ev.Channel); err != nil {
+			return &Pending{ID: ev.ID, err: err}
 		}
-		r := &Received{Sequence: m.Seq, Timestamp: m.Time.UnixNano()}
-		if err := r.Decode(m.Data); err != nil {
-			r.Event = events.Event{Body: m.Data} // stored through the NATS side door
-		}
-		r.Channel = sub.Channel
-		if err := send(r); err != nil {
-			_ = m.Return() // first again, also after a restart
-			return err
-		}
-		_ = m.Ack()
-		s.cfg.Stats.Out(stats.EventsStore, sub.Channel, len(r.Body))
 	}
-}
-
-func (s *Service) consumerSpec(ctx context.Context, stream string, sub *Subscription) (engine.ConsumerSpec, error) {
-	spec := engine.ConsumerSpec{
-		FilterSubject:     SubjectPrefix + sub.Channel,
-		AckWait:           s.cfg.AckWait,
-		InactiveThreshold: s.cfg.CursorIdle,
-		MaxAckPending:     1024,
-	}
-	now := time.Now()
-	switch sub.Start {
-	case StartFromFirst:
-		spec.Deliver = engine.DeliverAll
-	case StartFromLast:
-		spec.Deliver = engine.DeliverLast
-	case StartAtSequence:
-		st, err := s.eng.StreamInfo(ctx, stream)
-		if err != nil {
-			return spec, err
+	ch, n, seal := ev.Channel, len(ev.Body), ev.Tags[SealTag] == "true"
+	f := s.log.Append(ctx, engine.Append{Channel: ev.Channel, Data: ev.Encode(), MsgID: s.msgID(ev)})
+	return &Pending{ID: ev.ID, f: f, done: func(ctx context.Context) error {
+		s.cfg.Stats.In(Kind, ch, n)
+		if seal {
+			return s.Seal(ctx, ch)
 		}
-		seq := uint64(sub.StartValue)
-		if seq > st.LastSeq+1 {
-			seq = st.LastSeq + 1 // beyond the end: new events only, never a wait for that sequence
-		}
-		spec.Deliver, spec.StartSeq = engine.DeliverByStartSeq, seq
-	case StartAtTime:
-		t := time.Unix(0, sub.StartValue)
-		if sub.StartValue < secondsBelow {
-			t = time.Unix(sub.StartValue, 0)
-		}
-		spec.Deliver, spec.StartTime = engine.DeliverByStartTime, t
-		if t.After(now) {
-			spec.Deliver = engine.DeliverNew
-		}
-	case StartAtTimeDelta:
-		spec.Deliver = engine.DeliverAll
-		if sub.StartValue < now.Unix() { // larger deltas reach before 1970: everything
-			spec.Deliver, spec.StartTime = engine.DeliverByStartTime, now.Add(-time.Duration(sub.StartValue)*time.Second)
-		}
-	default: // StartNewOnly, and types above 6 as the reference treats them
-		spec.Deliver = engine.DeliverNew
-	}
-	return spec, nil
+		return nil
+	}}
 }
 
 // Failed is a Pending that already failed, for results that must keep their
 // place in an ordered stream of results.
 func Failed(id string, err error) *Pending { return &Pending{ID: id, err: err} }
 
-// Create makes the channel's stream if it does not exist.
+// Create makes the channel exist.
 func (s *Service) Create(ctx context.Context, channel string) error {
 	if err := kmq.ValidateChannel(channel, false); err != nil {
 		return err
 	}
-	return s.eng.EnsureStream(ctx, s.spec(channel))
+	_, err := s.reg.Ensure(ctx, Kind, channel)
+	return err
 }
+
+// errRemoved ends the subscriptions of a deleted channel.
+var errRemoved = errors.New("removed")
 
 // Delete removes a channel with its events and subscription cursors; live
 // subscriptions to it end. Deleting a channel that does not exist is not an
@@ -401,31 +297,110 @@ func (s *Service) Delete(ctx context.Context, channel string) error {
 	if err := kmq.ValidateChannel(channel, false); err != nil {
 		return err
 	}
-	s.cfg.Stats.Delete(stats.EventsStore, channel)
-	return s.eng.DeleteStream(ctx, StreamName(channel))
+	s.cfg.Stats.Delete(Kind, channel)
+	if err := s.reg.Delete(ctx, Kind, channel); err != nil {
+		return err
+	}
+	s.signal(channel, errRemoved)
+	for _, l := range []Log{s.log, s.sealed} {
+		names, err := l.Consumers(ctx, channel)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if err := l.DeleteConsumer(ctx, channel, n); err != nil {
+				return err
+			}
+		}
+		if err := l.Purge(ctx, channel); err != nil {
+			return err
+		}
+		if err := l.Forget(ctx, channel); err != nil {
+			return err
+		}
+	}
+	s.dropCursors(channel)
+	return s.cursors.DeleteMatching(ctx, token(channel)+".>")
 }
 
 // ChannelState is an events-store channel's stored state.
 type ChannelState struct {
 	Channel  string
 	Messages int64
-	Bytes    int64
-	LastTime time.Time
+	Sealed   bool
 }
 
-// Channels lists the events-store channels that exist in the engine.
+// Channels lists the events-store channels that exist.
 func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
-	streams, err := s.eng.ListStreams(ctx, StreamPrefix)
+	counts, err := s.log.Counts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []ChannelState
-	for _, st := range streams {
-		if ch := st.Metadata["herald.channel"]; ch != "" && st.Metadata["herald.type"] == "events_store" {
-			out = append(out, ChannelState{Channel: ch, Messages: int64(st.State.Msgs), Bytes: int64(st.State.Bytes), LastTime: st.State.LastTime})
-		}
+	sealed, err := s.sealed.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs := s.reg.List(Kind)
+	out := make([]ChannelState, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, ChannelState{Channel: r.Name, Messages: int64(counts[r.Name] + sealed[r.Name]), Sealed: r.Sealed})
 	}
 	return out, nil
+}
+
+// received turns a delivery into what a subscriber receives.
+func received(channel string, m *engine.StoredMsg) *Received {
+	r := &Received{Sequence: m.ChanSeq, Timestamp: m.Time.UnixNano()}
+	if t := m.Header(engine.TimeHeader); t != "" { // copied: the original store time
+		if ns, err := strconv.ParseInt(t, 10, 64); err == nil {
+			r.Timestamp = ns
+		}
+	}
+	if err := r.Decode(m.Data); err != nil {
+		r.Event = events.Event{Body: m.Data} // stored through the NATS side door
+	}
+	r.Channel = channel
+	return r
+}
+
+// chanSignal ends the readers of a channel's live subscriptions when the
+// channel is sealed (its events moved: they reopen) or deleted.
+type chanSignal struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	n      int
+}
+
+// watch returns the signal of channel for a subscription; release when done.
+func (s *Service) watch(channel string) (context.Context, func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sig := s.signals[channel]
+	if sig == nil || sig.ctx.Err() != nil {
+		sig = &chanSignal{}
+		sig.ctx, sig.cancel = context.WithCancelCause(context.Background())
+		s.signals[channel] = sig
+	}
+	sig.n++
+	return sig.ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if sig.n--; sig.n == 0 && s.signals[channel] == sig {
+			delete(s.signals, channel)
+			sig.cancel(nil)
+		}
+	}
+}
+
+// signal ends the readers of channel's live subscriptions with cause.
+func (s *Service) signal(channel string, cause error) {
+	s.mu.Lock()
+	sig := s.signals[channel]
+	delete(s.signals, channel)
+	s.mu.Unlock()
+	if sig != nil {
+		sig.cancel(cause)
+	}
 }
 
 // claimWait is how long a subscription waits for the previous one with the
@@ -456,4 +431,16 @@ func (s *Service) claim(ctx context.Context, key string, exclusive bool) bool {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func (s *Service) unclaim(key string) {
+	s.mu.Lock()
+	if s.active[key]--; s.active[key] <= 0 {
+		delete(s.active, key)
+	}
+	s.mu.Unlock()
+}
+
+func fmtRemoved(channel string) error {
+	return fmt.Errorf("events store channel %s was removed", channel)
 }

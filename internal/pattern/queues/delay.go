@@ -2,10 +2,13 @@ package queues
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldmq/herald/internal/engine"
+	"github.com/heraldmq/herald/internal/pattern/kmq"
 )
 
 // Delayed messages wait in one work-queue stream shared by all queue
@@ -34,13 +37,67 @@ func (s *Service) delaySpec() engine.StreamSpec {
 	}
 }
 
-// delayedCount is how many messages wait for their delay on channel.
-func (s *Service) delayedCount(ctx context.Context, channel string) int64 {
-	n, err := s.eng.CountSubjects(ctx, DelayStream, delayScheduled+"*."+channel)
-	if err != nil {
-		return 0
+// Delayed returns how many messages wait for their delay, by channel.
+func (s *Service) Delayed(ctx context.Context) (map[string]int64, error) {
+	subj, err := s.eng.SubjectCounts(ctx, DelayStream, delayScheduled+">")
+	if errors.Is(err, engine.ErrStreamNotFound) {
+		return nil, nil
 	}
-	return int64(n)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for subject, n := range subj {
+		// qd.s.<id>.<channel>: the id is one token.
+		rest := strings.TrimPrefix(subject, delayScheduled)
+		if i := strings.IndexByte(rest, '.'); i >= 0 {
+			out[rest[i+1:]] += int64(n)
+		}
+	}
+	return out, nil
+}
+
+// withDelayStream runs fn, and once more after re-creating the delay
+// stream when fn found it missing.
+func (s *Service) withDelayStream(ctx context.Context, fn func() error) error {
+	err := fn()
+	if !errors.Is(err, engine.ErrNoStream) && !errors.Is(err, engine.ErrStreamNotFound) {
+		return err
+	}
+	s.eng.ForgetStream(DelayStream)
+	if err := s.eng.EnsureStream(ctx, s.delaySpec()); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// schedule starts storing a delayed message until due and returns what
+// waits for the outcome.
+func (s *Service) schedule(channel string, data []byte, msgID string, at time.Time) func(ctx context.Context) error {
+	subject := delayScheduled + kmq.NewID() + "." + channel
+	opts := engine.PubOpts{ScheduleAt: at, ScheduleTarget: delayReleased + channel}
+	if msgID != "" {
+		opts.MsgID = strconv.Itoa(len(channel)) + ":" + channel + ":" + msgID // ids are per channel
+	}
+	f := s.eng.PublishStoredAsync(subject, data, opts)
+	return func(ctx context.Context) error {
+		_, err := f.Wait(ctx)
+		if errors.Is(err, engine.ErrNoStream) {
+			err = s.withDelayStream(ctx, func() error {
+				_, err := s.eng.PublishStored(ctx, subject, data, opts)
+				return err
+			})
+		}
+		return err
+	}
+}
+
+// purgeDelays drops the delayed messages of a channel.
+func (s *Service) purgeDelays(ctx context.Context, channel string) error {
+	if err := s.eng.PurgeSubjects(ctx, DelayStream, delayScheduled+"*."+channel); err != nil {
+		return err
+	}
+	return s.eng.PurgeSubjects(ctx, DelayStream, delayReleased+channel)
 }
 
 // mover moves released delayed messages into their queues until Close.
@@ -54,7 +111,7 @@ func (s *Service) mover() {
 			return true
 		}
 	}
-	var cons *engine.Consumer
+	var cons engine.Fetcher
 	for ctx.Err() == nil {
 		if cons == nil {
 			err := s.eng.EnsureStream(ctx, s.delaySpec())
@@ -66,7 +123,7 @@ func (s *Service) mover() {
 			}
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.Warn("delayed messages: cannot open the delay stream", "err", err)
+					s.logg.Warn("delayed messages: cannot open the delay stream", "err", err)
 				}
 				if !pause() {
 					return
@@ -78,7 +135,7 @@ func (s *Service) mover() {
 			channel := strings.TrimPrefix(sm.Subject, delayReleased)
 			if err := s.release(ctx, channel, sm); err != nil {
 				if ctx.Err() == nil {
-					s.log.Warn("delayed message not released yet", "channel", channel, "err", err)
+					s.logg.Warn("delayed message not released yet", "channel", channel, "err", err)
 				}
 				_ = sm.Nak(moverRetryDelay)
 				return
@@ -86,7 +143,7 @@ func (s *Service) mover() {
 			_ = sm.Ack()
 		})
 		if err != nil && ctx.Err() == nil {
-			s.log.Warn("delayed messages: fetch failed", "err", err)
+			s.logg.Warn("delayed messages: fetch failed", "err", err)
 			s.eng.ForgetStream(DelayStream)
 			cons = nil
 			if !pause() {
@@ -96,19 +153,12 @@ func (s *Service) mover() {
 	}
 }
 
-// release stores a due delayed message in its queue.
+// release stores a due delayed message in its queue; it takes the next
+// sequence of the channel then, as on KubeMQ.
 func (s *Service) release(ctx context.Context, channel string, sm *engine.StoredMsg) error {
-	q, err := s.queue(ctx, channel)
-	if err != nil {
+	if err := s.exist(ctx, channel); err != nil {
 		return err
 	}
-	msgID := idFor("dly", DelayStream, sm.Seq)
-	_, err = s.eng.PublishStored(ctx, q.ready, sm.Data, engine.PubOpts{MsgID: msgID})
-	if err != nil {
-		s.forget(channel)
-		if q, err = s.queue(ctx, channel); err == nil {
-			_, err = s.eng.PublishStored(ctx, q.ready, sm.Data, engine.PubOpts{MsgID: msgID})
-		}
-	}
+	_, err := s.log.Append(ctx, engine.Append{Channel: channel, Data: sm.Data, MsgID: idFor("dly", DelayStream, sm.Seq)}).Wait(ctx)
 	return err
 }

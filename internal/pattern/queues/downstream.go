@@ -89,7 +89,7 @@ func (ds *Downstream) get(ctx context.Context, r GetRequest) (string, []*Message
 	}
 	t := &transaction{id: id, held: make(map[uint64]*delivery, len(got)), closed: len(got) == 0}
 	for _, d := range got {
-		t.held[d.sm.Seq] = d
+		t.held[d.seq] = d
 	}
 	ds.mu.Lock()
 	if !t.closed {
@@ -185,7 +185,7 @@ func (ds *Downstream) Settle(ctx context.Context, op Op, txID string, seqs []int
 		}
 		out := make([]int64, 0, len(t.held))
 		for _, d := range t.sorted() {
-			out = append(out, int64(d.sm.Seq))
+			out = append(out, int64(d.seq))
 		}
 		return out, nil
 	case OpClose:
@@ -235,7 +235,7 @@ func (ds *Downstream) Settle(ctx context.Context, op Op, txID string, seqs []int
 		}
 	}
 	for _, d := range take {
-		delete(t.held, d.sm.Seq)
+		delete(t.held, d.seq)
 	}
 	ds.mu.Unlock()
 
@@ -244,7 +244,7 @@ func (ds *Downstream) Settle(ctx context.Context, op Op, txID string, seqs []int
 		if err := ds.apply(ctx, op, d, requeueTo, last); err != nil {
 			ds.mu.Lock()
 			for _, rest := range take[i:] { // not settled: still held
-				t.held[rest.sm.Seq] = rest
+				t.held[rest.seq] = rest
 			}
 			ds.mu.Unlock()
 			return nil, err
@@ -277,14 +277,14 @@ func (ds *Downstream) apply(ctx context.Context, op Op, d *delivery, requeueTo s
 		}
 	case OpNAckAll, OpNAckRange:
 		if err = ds.s.requeue(ctx, d); err != nil && err != errLeaseGone {
-			return kmq.ErrNackFailed(d.sm.Seq, err)
+			return kmq.ErrNackFailed(d.seq, err)
 		}
 	case OpReQueueAll, OpReQueueRange:
 		cp := *d.msg
 		cp.Channel = requeueTo
 		cp.Attributes = Attributes{}
 		if err = ds.s.move(ctx, d, &cp); err != nil && err != errLeaseGone {
-			return kmq.ErrRequeueFailed(d.sm.Seq, err)
+			return kmq.ErrRequeueFailed(d.seq, err)
 		}
 	}
 	if err == errLeaseGone {

@@ -10,12 +10,12 @@ import (
 type QueueInfo struct {
 	Name          string
 	Messages      int64 // ready and in-flight messages (delayed ones wait elsewhere)
-	Bytes         int64 // bytes of those messages as stored
+	Bytes         int64 // bodies of those messages, estimated from the channel's average
 	FirstSequence int64
 	LastSequence  int64
 	Sent          int64 // messages ever appended: the last sequence
 	Delivered     int64 // deliveries handed out
-	Waiting       int64 // ready messages never delivered
+	Waiting       int64 // ready messages not held by a receiver
 	Subscribers   int64 // receivers active on this node
 }
 
@@ -28,45 +28,125 @@ type Info struct {
 	Queues     []QueueInfo
 }
 
-// Info lists the queue channels holding at least one message, filtered by
-// exact names separated by ";" (empty: all).
+// Info lists the queue channels that ever held a message, filtered by
+// exact names separated by ";" (empty: all). It reads the engine a fixed
+// number of times, and once per listed channel that holds messages (for
+// its first sequence).
 func (s *Service) Info(ctx context.Context, filter string) (*Info, error) {
-	streams, names, err := s.channelStreams(ctx)
-	if err != nil {
-		return nil, err
-	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(filter, ";") {
 		if n = strings.TrimSpace(n); n != "" {
 			want[n] = true
 		}
 	}
+	st, err := s.state(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	var withMsgs []string
+	for _, c := range st {
+		if c.count > 0 {
+			withMsgs = append(withMsgs, c.name)
+		}
+	}
+	firsts, err := s.log.Firsts(ctx, withMsgs)
+	if err != nil {
+		return nil, err
+	}
 	out := &Info{}
-	for i, st := range streams {
-		ch := names[i]
-		if (len(want) > 0 && !want[ch]) || st.State.LastSeq == 0 {
-			continue
+	for _, c := range st {
+		if c.last == 0 {
+			continue // never held a message
 		}
-		// A queue stream holds only its channel's messages (delays wait in
-		// the delay stream), so its state is the channel's.
-		qi := QueueInfo{
-			Name: ch, Messages: int64(st.State.Msgs), Bytes: int64(st.State.Bytes),
-			FirstSequence: int64(st.State.FirstSeq), LastSequence: int64(st.State.LastSeq), Sent: int64(st.State.LastSeq),
+		qi := QueueInfo{Name: c.name, Messages: int64(c.count), LastSequence: int64(c.last), Sent: int64(c.last),
+			FirstSequence: int64(c.last) + 1, Waiting: int64(c.count) - int64(c.leased), Subscribers: int64(c.receivers)}
+		if m := firsts[c.name]; m != nil {
+			qi.FirstSequence = int64(m.ChanSeq)
 		}
-		if q, err := s.queue(ctx, ch); err == nil {
-			if cs, err := q.cons.Info(ctx); err == nil {
-				qi.Delivered, qi.Waiting = int64(cs.Delivered), int64(cs.NumPending)
+		if e := s.cfg.Stats.Lookup(Kind, c.name); e != nil {
+			qi.Delivered = e.OutMessages.Load()
+			if n := e.InMessages.Load(); n > 0 {
+				qi.Bytes = int64(c.count) * e.InBytes.Load() / n
 			}
-			q.mu.Lock()
-			qi.Subscribers = int64(q.receivers)
-			q.mu.Unlock()
 		}
 		out.Queues = append(out.Queues, qi)
 		out.Sent += qi.Sent
 		out.Delivered += qi.Delivered
 		out.Waiting += qi.Waiting
 	}
-	sort.Slice(out.Queues, func(i, j int) bool { return out.Queues[i].Name < out.Queues[j].Name })
 	out.TotalQueue = int32(len(out.Queues))
+	return out, nil
+}
+
+// chanState is what the engine and this node know of a channel now.
+type chanState struct {
+	name      string
+	count     uint64 // messages held (ready and leased)
+	last      uint64 // the last sequence handed out
+	leased    int    // held by receivers on this node
+	receivers int
+}
+
+// state reads the state of every existing channel (those in want, when
+// it is not empty), by name.
+func (s *Service) state(ctx context.Context, want map[string]bool) ([]chanState, error) {
+	counts, err := s.log.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lasts, err := s.log.Lasts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	written := s.log.LastSeqs()
+	var out []chanState
+	for _, rec := range s.reg.List(Kind) {
+		if len(want) > 0 && !want[rec.Name] {
+			continue
+		}
+		c := chanState{name: rec.Name, count: counts[rec.Name], last: written[rec.Name]}
+		if m := lasts[rec.Name]; m != nil {
+			c.last = max(c.last, m.ChanSeq)
+		}
+		if c.last == 0 {
+			c.last = rec.Last // nothing stored since the last start
+		}
+		s.mu.Lock()
+		q := s.queues[rec.Name]
+		s.mu.Unlock()
+		if q != nil {
+			q.mu.Lock()
+			c.leased, c.receivers = len(q.leases), q.receivers
+			q.mu.Unlock()
+		}
+		c.leased = min(c.leased, int(c.count))
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// ChannelState is a queue channel's stored state, for channel listings.
+type ChannelState struct {
+	Channel  string
+	Waiting  int64 // ready messages not held by a receiver
+	Delayed  int64 // messages waiting for their delay
+	Messages int64 // stored messages, delayed ones excluded
+}
+
+// Channels lists the queue channels that exist.
+func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
+	st, err := s.state(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	delayed, err := s.Delayed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ChannelState, 0, len(st))
+	for _, c := range st {
+		out = append(out, ChannelState{Channel: c.name, Messages: int64(c.count), Waiting: int64(c.count) - int64(c.leased), Delayed: delayed[c.name]})
+	}
 	return out, nil
 }

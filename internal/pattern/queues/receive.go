@@ -9,7 +9,6 @@ import (
 
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
-	"github.com/heraldmq/herald/internal/pattern/stats"
 )
 
 // checkOrder is the order of the dead-letter and expiry tests on delivery.
@@ -24,25 +23,15 @@ const (
 // be delivered: dead-lettered (its receive count is used up) or expired
 // (removed and counted). It returns nil for settled messages.
 func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, order checkOrder, expired *int32) *delivery {
-	var d *delivery
-	m := &Message{}
-	if q.esChannel != "" {
-		m = q.esMessage(sm)
-		d = &delivery{q: q, sm: sm, msg: m, shown: int32(min(sm.NumDelivered, 1<<30))}
-	} else {
-		if err := m.decode(sm.Data); err != nil {
-			m = &Message{Body: sm.Data} // stored through the NATS side door
-		}
-		m.Channel = q.channel
-		d = &delivery{q: q, sm: sm, msg: m, shown: m.receiveCount + 1}
-	}
+	m, shown := q.src.message(sm)
+	d := &delivery{q: q, sm: sm, msg: m, seq: sm.ChanSeq, shown: shown}
 	now := time.Now()
 	deadLetter := func() bool {
 		if d.shown <= d.maxReceive(s.lim) {
 			return false
 		}
 		if err := d.settle(func() error { return s.deadLetterLocked(ctx, d) }); err != nil {
-			s.log.Warn("dead letter failed", "channel", q.channel, "err", err)
+			s.logg.Warn("dead letter failed", "channel", q.name, "err", err)
 			_ = sm.Nak(time.Second)
 		}
 		return true
@@ -52,7 +41,7 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 			return false
 		}
 		_ = sm.Ack()
-		q.stats.Expire(stats.Queues, q.channel)
+		q.stats.Expire(Kind, q.name)
 		if expired != nil {
 			*expired++
 		}
@@ -66,14 +55,15 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 		return nil
 	}
 	m.Attributes.Timestamp = sm.Time.UnixNano()
-	m.Attributes.Sequence = sm.Seq
+	m.Attributes.Sequence = d.seq
 	m.Attributes.ReceiveCount = d.shown
 	m.Attributes.DelayedTo = 0
 	m.Policy.Delay = 0 // served
 	q.mu.Lock()
-	q.leases[sm.Seq] = d
-	q.stats.Out(stats.Queues, q.channel, len(m.Body))
+	q.leases[d.seq] = d
+	q.lastUse = time.Now()
 	q.mu.Unlock()
+	q.stats.Out(Kind, q.name, len(m.Body))
 	return d
 }
 
@@ -119,7 +109,7 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 		}
 		if ferr != nil {
 			if errors.Is(ferr, engine.ErrReaderClosed) {
-				s.forget(q.channel)
+				s.forget(q.name)
 			}
 			return ds, expired, ferr
 		}
@@ -127,7 +117,7 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 	}
 	// FIFO: messages returned in place are redelivered in the order they
 	// were returned, not by sequence.
-	slices.SortFunc(ds, func(a, b *delivery) int { return cmp.Compare(a.sm.Seq, b.sm.Seq) })
+	slices.SortFunc(ds, func(a, b *delivery) int { return cmp.Compare(a.seq, b.seq) })
 	return ds, expired, nil
 }
 
@@ -199,7 +189,7 @@ func (r *ReceiveResult) Settle(ctx context.Context, delivered bool) {
 			if errors.Is(err, engine.ErrNoStream) || errors.Is(err, engine.ErrStreamNotFound) {
 				continue // the channel was deleted meanwhile: nothing left to settle
 			}
-			r.s.log.Warn("settling a receive failed", "channel", d.q.channel, "delivered", delivered, "err", err)
+			r.s.logg.Warn("settling a receive failed", "channel", d.q.name, "delivered", delivered, "err", err)
 		}
 	}
 	r.held = nil
@@ -238,7 +228,7 @@ func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResul
 		if err != nil {
 			return nil, err
 		}
-		if q.esChannel != "" {
+		if q.src.readOnly() {
 			return nil, errESGroupNoPeek
 		}
 		return s.peek(ctx, q, r.MaxMessages, wait)
@@ -286,23 +276,6 @@ func (s *Service) lease(ctx context.Context, r leaseRequest) ([]*delivery, int32
 	return ds, expired, nil
 }
 
-func (q *queue) addReceiver(n int) {
-	q.mu.Lock()
-	q.receivers += n
-	q.mu.Unlock()
-	if q.stats != nil {
-		c := q.stats.Get(stats.Queues, q.channel)
-		c.Active.Add(int64(n))
-		q.stats.Touch(stats.Queues, q.channel)
-	}
-}
-
-func (q *queue) leased(seq uint64) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.leases[seq] != nil
-}
-
 // peek shows up to max ready messages without removing them or holding
 // them; it waits up to wait for that many to be there.
 func (s *Service) peek(ctx context.Context, q *queue, max int, wait time.Duration) (*ReceiveResult, error) {
@@ -324,13 +297,13 @@ func (s *Service) peekOnce(ctx context.Context, q *queue, max int) (*ReceiveResu
 	res := &ReceiveResult{s: s}
 	now := time.Now()
 	size := 0
-	for seq := uint64(1); len(res.Messages) < max; {
-		raw, err := q.nextRaw(ctx, s, seq)
+	for seq := uint64(0); len(res.Messages) < max; {
+		raw, err := s.log.Next(ctx, q.name, seq)
 		if err != nil || raw == nil {
 			return res, err
 		}
 		seq = raw.Seq + 1
-		if q.leased(raw.Seq) {
+		if q.leased(raw.ChanSeq) {
 			continue
 		}
 		m := &Message{}
@@ -344,18 +317,14 @@ func (s *Service) peekOnce(ctx context.Context, q *queue, max int) (*ReceiveResu
 		if size += len(raw.Data); size > s.cfg.MaxReplyBytes && len(res.Messages) > 0 {
 			break
 		}
-		m.Channel = q.channel
+		m.Channel = q.name
 		m.Attributes.Timestamp = raw.Time.UnixNano()
-		m.Attributes.Sequence = raw.Seq
+		m.Attributes.Sequence = raw.ChanSeq
 		m.Attributes.ReceiveCount = m.receiveCount + 1
 		m.Policy.Delay = 0
 		res.Messages = append(res.Messages, m)
 	}
 	return res, nil
-}
-
-func (q *queue) nextRaw(ctx context.Context, s *Service, seq uint64) (*engine.RawMsg, error) {
-	return s.eng.NextMsg(ctx, q.stream, seq, q.ready)
 }
 
 // AckAll removes every ready message of the channel now and returns how many
@@ -368,7 +337,7 @@ func (s *Service) AckAll(ctx context.Context, clientID, channel string, wait tim
 	if err != nil {
 		return 0, err
 	}
-	if q.esChannel != "" {
+	if q.src.readOnly() {
 		return 0, errESGroupNoPeek
 	}
 	var n uint64

@@ -1,8 +1,11 @@
-// Package queues is KubeMQ's durable FIFO queue pattern on JetStream work-queue
-// streams: one stream per queue channel holding its messages on q.<channel>,
-// with one durable pull consumer from which every receiver of the channel
-// fetches; delayed messages wait in a shared delay stream until due (see
-// delay.go).
+// Package queues is KubeMQ's durable FIFO queue pattern. Every queue
+// channel is a subject of the engine's queue log (a few work-queue shard
+// streams shared by all channels), its messages numbered 1, 2, 3… per
+// channel. A channel that receivers use gets a durable pull consumer,
+// created when the first receiver comes and removed by the engine once it
+// has been idle for a while; delayed messages wait in a shared delay
+// stream until due (see delay.go). An idle channel costs a registry record
+// and its messages, nothing else.
 //
 // A delivered, unsettled message is a lease held by this process: it is
 // invisible to other receivers, kept alive with in-progress heartbeats, and
@@ -14,77 +17,96 @@ package queues
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/heraldmq/herald/internal/engine"
-	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/pattern/registry"
 	"github.com/heraldmq/herald/internal/pattern/stats"
 )
 
-// Engine subjects and stream names of queue channels.
-const (
-	ReadyPrefix  = "q."
-	StreamPrefix = "Q_"
-	consumerName = "recv"
-)
+// Kind is the registry and statistics kind of queue channels.
+const Kind = stats.Queues
 
-// StreamName is the engine stream of a queue channel.
-func StreamName(channel string) string {
-	return StreamPrefix + eventsstore.StreamName(channel)[len(eventsstore.StreamPrefix):]
+// Log is the engine log holding the queue channels; *engine.Log implements
+// it. Appends to one channel are stored in call order.
+type Log interface {
+	Append(ctx context.Context, a engine.Append) engine.Pending
+	// Consumer returns channel's durable consumer spec.Durable, creating it.
+	Consumer(ctx context.Context, channel string, spec engine.ConsumerSpec) (engine.Fetcher, error)
+	DeleteConsumer(ctx context.Context, channel, name string) error
+	// Next returns the first message of channel at or after stream
+	// sequence seq, or nil.
+	Next(ctx context.Context, channel string, seq uint64) (*engine.RawMsg, error)
+	First(ctx context.Context, channel string) (*engine.RawMsg, error)
+	Counts(ctx context.Context) (map[string]uint64, error)
+	Lasts(ctx context.Context) (map[string]*engine.RawMsg, error)
+	Firsts(ctx context.Context, channels []string) (map[string]*engine.RawMsg, error)
+	// LastSeqs returns the last sequence stored per channel since start.
+	LastSeqs() map[string]uint64
+	Purge(ctx context.Context, channel string) error
+	Forget(ctx context.Context, channel string) error
+	Stream(channel string) string
 }
 
-// Engine is what the queues pattern needs from the engine.
+// Engine is what the delay stream needs; *engine.Engine implements it.
 type Engine interface {
 	EnsureStream(ctx context.Context, spec engine.StreamSpec) error
 	ForgetStream(name string)
 	PublishStored(ctx context.Context, subject string, data []byte, o engine.PubOpts) (engine.PubAck, error)
-	PublishStoredAsync(subject string, data []byte, o engine.PubOpts) *engine.PubFuture
-	EnsureConsumer(ctx context.Context, stream string, spec engine.ConsumerSpec) (*engine.Consumer, error)
-	NextMsg(ctx context.Context, stream string, seq uint64, subject string) (*engine.RawMsg, error)
-	ListStreams(ctx context.Context, prefix string) ([]engine.StreamSummary, error)
-	DeleteStream(ctx context.Context, name string) error
-	DeleteConsumer(ctx context.Context, stream, name string) error
-	CountSubjects(ctx context.Context, stream, filter string) (uint64, error)
+	PublishStoredAsync(subject string, data []byte, o engine.PubOpts) engine.PubPending
+	EnsureConsumer(ctx context.Context, stream string, spec engine.ConsumerSpec) (engine.Fetcher, error)
+	SubjectCounts(ctx context.Context, stream, filter string) (map[string]uint64, error)
 	PurgeSubjects(ctx context.Context, stream, filter string) error
+}
+
+// Registry keeps which channels exist; *registry.Registry implements it.
+type Registry interface {
+	Ensure(ctx context.Context, kind, name string) (created bool, err error)
+	Exists(kind, name string) bool
+	Delete(ctx context.Context, kind, name string) error
+	List(kind string) []registry.Record
 }
 
 // Config configures the queues service.
 type Config struct {
 	Limits Limits
-	// MaxAge, MaxMsgs and MaxBytes bound each queue channel (0 = unlimited).
-	MaxAge   time.Duration
-	MaxMsgs  int64
-	MaxBytes int64
 	// DedupWindow: a client-set MessageID seen again within it on the same
 	// channel is stored once. 0 turns deduplication off.
 	DedupWindow time.Duration
 	// AckWait is the engine's safety net: a lease not heartbeated for this
 	// long (the process died) returns its message in place. Default 30 s.
 	AckWait time.Duration
+	// ConsumerIdle is how long a channel's consumer outlives its last
+	// receiver before the engine removes it (default 5 min).
+	ConsumerIdle time.Duration
 	// MaxReplyBytes caps the bodies one receive returns (default 100 MiB less room).
 	MaxReplyBytes int
 	Logger        *slog.Logger
 	Stats         *stats.Registry // nil: no counters
-	// EnsureEventsStore creates an events-store channel; group views of
-	// events-store channels (ESGroupPrefix) need it.
-	EnsureEventsStore func(ctx context.Context, channel string) error
+	// Groups serves the group views of events-store channels
+	// (ESGroupPrefix); nil refuses them.
+	Groups *GroupViews
 }
 
 // Service serves the queue operations.
+//
+// Lock order: Service.mu, then queue.mu; delivery.mu, then queue.mu (a
+// settlement removes its lease); Service.graceMu alone; Downstream.mu and
+// Session.mu are never held while a delivery is settled.
 type Service struct {
-	eng    Engine
-	cfg    Config
-	lim    Limits
-	log    *slog.Logger
+	log  Log
+	eng  Engine
+	reg  Registry
+	cfg  Config
+	lim  Limits
+	logg *slog.Logger
+
 	mu     sync.Mutex
-	queues map[string]*queue
+	queues map[string]*queue // channels with receivers or leases (and recently used)
 
 	// life ends at Close; the heartbeat and the delay mover run until then.
 	life context.Context
@@ -97,40 +119,28 @@ type Service struct {
 	pending sync.WaitGroup
 }
 
-// queue is this node's state of one channel.
-type queue struct {
-	channel string
-	stream  string
-	ready   string
-	cons    *engine.Consumer
-
-	mu        sync.Mutex
-	leases    map[uint64]*delivery
-	receivers int // active receive calls, streams and transactions
-	// esChannel and esDurable are set on a group view of an events-store
-	// channel (ESGroupPrefix): deliveries are counted by the engine and a
-	// negative settlement redelivers in place.
-	esChannel string
-	esDurable string
-	stats     *stats.Registry
-}
-
-// New returns a queues service; Close stops its heartbeat goroutine.
-func New(eng Engine, cfg Config) *Service {
+// New returns a queues service; Close stops its goroutines.
+func New(log Log, eng Engine, reg Registry, cfg Config) *Service {
 	cfg.Limits.setDefaults()
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
+	if cfg.ConsumerIdle <= 0 {
+		cfg.ConsumerIdle = 5 * time.Minute
+	}
 	if cfg.MaxReplyBytes <= 0 {
 		cfg.MaxReplyBytes = 100<<20 - 1<<20
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	logg := cfg.Logger
+	if logg == nil {
+		logg = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{eng: eng, cfg: cfg, lim: cfg.Limits, log: log, queues: make(map[string]*queue),
+	s := &Service{log: log, eng: eng, reg: reg, cfg: cfg, lim: cfg.Limits, logg: logg, queues: make(map[string]*queue),
 		timers: make(map[*time.Timer]*ReceiveResult)}
 	s.life, s.stop = context.WithCancel(context.Background())
+	if cfg.Groups != nil {
+		cfg.Groups.s = s
+	}
 	s.wg.Go(s.heartbeat)
 	s.wg.Go(s.mover)
 	return s
@@ -140,9 +150,9 @@ func New(eng Engine, cfg Config) *Service {
 func (s *Service) Limits() Limits { return s.lim }
 
 // Close settles the receives waiting out ReplyGrace and stops the
-// heartbeats. Leases still held return in place when the engine's ack wait
-// runs out (or at once when the engine restarts). Call it after the
-// transports stopped.
+// heartbeats and the delay mover. Leases still held return in place when
+// the engine's ack wait runs out (or at once when the engine restarts).
+// Call it after the transports stopped.
 func (s *Service) Close() {
 	s.graceMu.Lock()
 	s.closing = true
@@ -159,6 +169,7 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
+// heartbeat keeps leases alive and drops the state of idle channels.
 func (s *Service) heartbeat() {
 	t := time.NewTicker(s.cfg.AckWait / 3)
 	defer t.Stop()
@@ -170,36 +181,25 @@ func (s *Service) heartbeat() {
 		}
 		s.mu.Lock()
 		qs := make([]*queue, 0, len(s.queues))
-		for _, q := range s.queues {
+		for name, q := range s.queues {
+			if q.idle(time.Now(), queueStateIdle) {
+				delete(s.queues, name)
+				continue
+			}
 			qs = append(qs, q)
 		}
 		s.mu.Unlock()
 		for _, q := range qs {
-			q.mu.Lock()
-			ds := make([]*delivery, 0, len(q.leases))
-			for _, d := range q.leases {
-				ds = append(ds, d)
-			}
-			q.mu.Unlock()
-			for _, d := range ds {
+			for _, d := range q.held() {
 				_ = d.sm.InProgress()
 			}
 		}
 	}
 }
 
-func (s *Service) streamSpec(channel string) engine.StreamSpec {
-	return engine.StreamSpec{
-		Name:       StreamName(channel),
-		Subjects:   []string{ReadyPrefix + channel},
-		WorkQueue:  true,
-		MaxAge:     s.cfg.MaxAge,
-		MaxMsgs:    s.cfg.MaxMsgs,
-		MaxBytes:   s.cfg.MaxBytes,
-		Duplicates: s.dedupWindow(),
-		Metadata:   map[string]string{"herald.channel": channel, "herald.type": "queues"},
-	}
-}
+// queueStateIdle is how long this process keeps the state of a channel
+// nobody receives from.
+const queueStateIdle = time.Minute
 
 func (s *Service) dedupWindow() time.Duration {
 	if s.cfg.DedupWindow <= 0 {
@@ -208,43 +208,13 @@ func (s *Service) dedupWindow() time.Duration {
 	return s.cfg.DedupWindow
 }
 
-// queue returns the channel's state, creating its stream and consumer.
-func (s *Service) queue(ctx context.Context, channel string) (*queue, error) {
-	s.mu.Lock()
-	q := s.queues[channel]
-	s.mu.Unlock()
-	if q != nil {
-		return q, nil
+// exist makes channel exist (a send creates its channel).
+func (s *Service) exist(ctx context.Context, channel string) error {
+	if s.reg.Exists(Kind, channel) {
+		return nil
 	}
-	if strings.HasPrefix(channel, ESGroupPrefix) {
-		return s.esGroupQueue(ctx, channel, "new")
-	}
-	spec := s.streamSpec(channel)
-	if err := s.eng.EnsureStream(ctx, spec); err != nil {
-		return nil, err
-	}
-	cons, err := s.eng.EnsureConsumer(ctx, spec.Name, engine.ConsumerSpec{
-		Durable: consumerName, FilterSubject: ReadyPrefix + channel, Deliver: engine.DeliverAll,
-		AckWait: s.cfg.AckWait, MaxAckPending: 1 << 20,
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if q = s.queues[channel]; q == nil {
-		q = &queue{channel: channel, stream: spec.Name, ready: ReadyPrefix + channel, cons: cons, leases: make(map[uint64]*delivery), stats: s.cfg.Stats}
-		s.queues[channel] = q
-	}
-	return q, nil
-}
-
-// forget drops a channel's state (after its stream vanished).
-func (s *Service) forget(channel string) {
-	s.mu.Lock()
-	delete(s.queues, channel)
-	s.mu.Unlock()
-	s.eng.ForgetStream(StreamName(channel))
+	_, err := s.reg.Ensure(ctx, Kind, channel)
+	return err
 }
 
 // Send validates and stores one message. Validation failures are in the
@@ -260,7 +230,7 @@ func (s *Service) Send(ctx context.Context, m *Message) Result {
 }
 
 // SendBatch validates each message on its own and stores the valid ones
-// with pipelined publishes. Results are in order.
+// with pipelined appends. Results are in order.
 func (s *Service) SendBatch(ctx context.Context, ms []*Message) []Result {
 	pend := make([]*pending, len(ms))
 	for i, m := range ms {
@@ -280,31 +250,27 @@ func (s *Service) SendBatch(ctx context.Context, ms []*Message) []Result {
 	return out
 }
 
-// pending is a send in flight.
+// pending is a send in flight: an append to the log or a schedule in the
+// delay stream.
 type pending struct {
 	res     Result
-	f       *engine.PubFuture
-	q       *queue
-	retry   func() (engine.PubAck, error)
+	wait1   func(ctx context.Context) error
+	s       *Service
 	channel string
 	size    int
 }
 
 func (p *pending) wait(ctx context.Context) Result {
-	if p.f == nil || p.res.Err != nil {
+	if p.wait1 == nil || p.res.Err != nil {
 		return p.res
 	}
-	_, err := p.f.Wait(ctx)
-	if errors.Is(err, engine.ErrNoStream) && p.retry != nil {
-		_, err = p.retry()
-	}
-	if err != nil {
+	if err := p.wait1(ctx); err != nil {
 		p.res.Err = err
 		p.res.SentAt, p.res.ExpirationAt, p.res.DelayedTo = 0, 0, 0
 		return p.res
 	}
 	p.res.SentAt = time.Now().UnixNano()
-	p.q.stats.In(stats.Queues, p.q.channel, p.size)
+	p.s.cfg.Stats.In(Kind, p.channel, p.size)
 	return p.res
 }
 
@@ -312,194 +278,56 @@ func (p *pending) wait(ctx context.Context) Result {
 // msgID is the engine's deduplication id: "" means the client's MessageID
 // when deduplication is on.
 func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pending {
-	q, err := s.queue(ctx, m.Channel)
-	if err != nil {
+	if err := s.exist(ctx, m.Channel); err != nil {
 		return &pending{res: Result{MessageID: m.ID, Err: err}}
 	}
 	now := time.Now()
 	delayedTo, expirationAt := m.stamp(now)
 	m.receiveCount = 0
 	m.Attributes.ReRouted, m.Attributes.ReRoutedFromQueue = false, ""
-	subject, opts := q.ready, engine.PubOpts{MsgID: msgID}
 	if msgID == "" && s.cfg.DedupWindow > 0 {
-		opts.MsgID = m.ID
+		msgID = m.ID
 	}
-	if delayedTo != 0 {
-		if err := s.eng.EnsureStream(ctx, s.delaySpec()); err != nil {
-			return &pending{res: Result{MessageID: m.ID, Err: err}}
-		}
-		subject = delayScheduled + kmq.NewID() + "." + m.Channel
-		opts.ScheduleAt, opts.ScheduleTarget = time.Unix(0, delayedTo), delayReleased+m.Channel
-	}
-	data := m.encode()
 	p := &pending{
 		res: Result{MessageID: m.ID, ExpirationAt: expirationAt, DelayedTo: delayedTo},
-		q:   q, channel: m.Channel, size: len(m.Body),
-		f: s.eng.PublishStoredAsync(subject, data, opts),
+		s:   s, channel: m.Channel, size: len(m.Body),
 	}
-	p.retry = func() (engine.PubAck, error) { // the stream was deleted under us
-		s.forget(m.Channel)
-		q2, err := s.queue(ctx, m.Channel)
-		if err != nil {
-			return engine.PubAck{}, err
-		}
-		p.q = q2
-		if delayedTo != 0 {
-			s.eng.ForgetStream(DelayStream)
-			if err := s.eng.EnsureStream(ctx, s.delaySpec()); err != nil {
-				return engine.PubAck{}, err
-			}
-		}
-		return s.eng.PublishStored(ctx, subject, data, opts)
+	data := m.encode()
+	if delayedTo != 0 {
+		p.wait1 = s.schedule(m.Channel, data, msgID, time.Unix(0, delayedTo))
+		return p
+	}
+	f := s.log.Append(ctx, engine.Append{Channel: m.Channel, Data: data, MsgID: msgID})
+	p.wait1 = func(ctx context.Context) error {
+		_, err := f.Wait(ctx)
+		return err
 	}
 	return p
 }
 
-// store publishes an already-built message copy (re-publish, dead letter,
-// move) to channel's ready subject with an idempotency id.
+// store appends an already-built message copy (re-publish, dead letter,
+// move) to channel with an idempotency id.
 func (s *Service) store(ctx context.Context, channel string, m *Message, msgID string) error {
-	q, err := s.queue(ctx, channel)
-	if err != nil {
+	if err := s.exist(ctx, channel); err != nil {
 		return err
 	}
-	_, err = s.eng.PublishStored(ctx, q.ready, m.encode(), engine.PubOpts{MsgID: msgID})
-	if errors.Is(err, engine.ErrNoStream) {
-		s.forget(channel)
-		if q, err = s.queue(ctx, channel); err == nil {
-			_, err = s.eng.PublishStored(ctx, q.ready, m.encode(), engine.PubOpts{MsgID: msgID})
-		}
-	}
-	if err == nil {
-		q.stats.In(stats.Queues, channel, len(m.Body))
-	}
-	return err
-}
-
-func idFor(kind, stream string, seq uint64) string {
-	return kind + ":" + stream + ":" + strconv.FormatUint(seq, 10)
-}
-
-// errLeaseGone is returned when a lease was already settled or expired.
-var errLeaseGone = errors.New("queues: message is no longer held")
-
-// delivery is a leased message.
-type delivery struct {
-	q     *queue
-	sm    *engine.StoredMsg
-	msg   *Message
-	shown int32 // receive count shown to the receiver
-
-	mu      sync.Mutex
-	settled bool
-}
-
-func (d *delivery) maxReceive(lim Limits) int32 {
-	if d.msg.Policy.MaxReceiveCount > 0 {
-		return d.msg.Policy.MaxReceiveCount
-	}
-	return lim.MaxReceiveCount
-}
-
-// settle runs fn once, unless the lease is already settled.
-func (d *delivery) settle(fn func() error) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.settled {
-		return errLeaseGone
-	}
-	if err := fn(); err != nil {
+	if _, err := s.log.Append(ctx, engine.Append{Channel: channel, Data: m.encode(), MsgID: msgID}).Wait(ctx); err != nil {
 		return err
 	}
-	d.settled = true
-	d.q.mu.Lock()
-	delete(d.q.leases, d.sm.Seq)
-	d.q.mu.Unlock()
+	s.cfg.Stats.In(Kind, channel, len(m.Body))
 	return nil
 }
 
-// ack removes the message for good.
-func (s *Service) ack(d *delivery) error {
-	return d.settle(func() error { return d.sm.Ack() })
-}
-
-// ackSync removes the message and waits for the engine's confirmation.
-func (s *Service) ackSync(ctx context.Context, d *delivery) error {
-	return d.settle(func() error { return d.sm.AckSync(ctx) })
-}
-
-// returnInPlace makes the message available again with the same sequence
-// and receive count.
-//
-// It is a NAK with a tiny delay rather than a plain NAK: the engine records a
-// delayed NAK in the consumer's stored state, so the return survives a
-// restart right after it (a plain NAK lives in memory only, and the message
-// would stay hidden until the ack wait ran out).
-func (s *Service) returnInPlace(d *delivery) error {
-	return d.settle(func() error { return d.sm.Nak(time.Millisecond) })
-}
-
-// requeue re-publishes the message at the tail of its queue with the count
-// just shown, or dead-letters it when that would exceed its MaxReceiveCount.
-func (s *Service) requeue(ctx context.Context, d *delivery) error {
-	return d.settle(func() error {
-		if d.q.esChannel != "" {
-			return d.sm.Nak(time.Millisecond) // redelivered (the group's count goes up); stored, see returnInPlace
-		}
-		if d.shown+1 > d.maxReceive(s.lim) {
-			return s.deadLetterLocked(ctx, d)
-		}
-		cp := *d.msg
-		cp.receiveCount = d.shown
-		if err := s.store(ctx, d.q.channel, &cp, idFor("rp", d.q.stream, d.sm.Seq)); err != nil {
-			return fmt.Errorf("%w: %w", kmq.ErrSendToQueue, err)
-		}
-		return d.sm.AckSync(ctx)
-	})
-}
-
-// deadLetterLocked moves the message to its dead-letter queue, or drops it
-// when it has none. The caller holds d.mu (inside settle).
-func (s *Service) deadLetterLocked(ctx context.Context, d *delivery) error {
-	if dlq := d.msg.Policy.MaxReceiveQueue; dlq != "" {
-		cp := &Message{
-			ID: d.msg.ID, ClientID: d.msg.ClientID, Metadata: d.msg.Metadata, Body: d.msg.Body, Tags: d.msg.Tags,
-			Topic: d.msg.Topic, Partition: d.msg.Partition, PartitionKey: d.msg.PartitionKey,
-		}
-		cp.Attributes.ReRouted, cp.Attributes.ReRoutedFromQueue = true, d.q.channel
-		cp.Attributes.ExpirationAt = d.msg.Attributes.ExpirationAt
-		if err := s.store(ctx, dlq, cp, idFor("dl", d.q.stream, d.sm.Seq)); err != nil {
-			return fmt.Errorf("%w: %w", kmq.ErrSendToQueue, err)
-		}
-	}
-	return d.sm.Term("max receive count")
-}
-
-// move sends m (a copy or a replacement of the held message) through the
-// normal send path to its channel and removes the held message.
-func (s *Service) move(ctx context.Context, d *delivery, m *Message) error {
-	return d.settle(func() error {
-		if m.ID == "" {
-			m.ID = kmq.NewID()
-		}
-		if err := s.validate(m); err != nil {
-			return err
-		}
-		// The id is the source position, not the MessageID: a copy to a
-		// queue that recently saw that MessageID must not count as a duplicate.
-		if res := s.publish(ctx, m, idFor("mv", d.q.stream, d.sm.Seq)).wait(ctx); res.Err != nil {
-			return res.Err
-		}
-		return d.sm.AckSync(ctx)
-	})
-}
-
-// Create makes the channel's stream and consumer if they do not exist.
+// Create makes the channel exist.
 func (s *Service) Create(ctx context.Context, channel string) error {
 	if err := kmq.ValidateQueueChannel(channel); err != nil {
 		return err
 	}
-	_, err := s.queue(ctx, channel)
-	return err
+	if strings.HasPrefix(channel, ESGroupPrefix) {
+		_, err := s.queue(ctx, channel)
+		return err
+	}
+	return s.exist(ctx, channel)
 }
 
 // Delete removes a queue channel with its stored and delayed messages
@@ -511,66 +339,25 @@ func (s *Service) Delete(ctx context.Context, channel string) error {
 		return err
 	}
 	if strings.HasPrefix(channel, ESGroupPrefix) {
-		return s.deleteESGroup(ctx, channel)
+		return s.cfg.Groups.delete(ctx, channel)
 	}
 	s.mu.Lock()
 	delete(s.queues, channel)
 	s.mu.Unlock()
-	s.cfg.Stats.Delete(stats.Queues, channel)
-	if err := s.eng.PurgeSubjects(ctx, DelayStream, delayScheduled+"*."+channel); err != nil {
+	s.cfg.Stats.Delete(Kind, channel)
+	if err := s.reg.Delete(ctx, Kind, channel); err != nil {
 		return err
 	}
-	if err := s.eng.PurgeSubjects(ctx, DelayStream, delayReleased+channel); err != nil {
+	if err := s.purgeDelays(ctx, channel); err != nil {
 		return err
 	}
-	return s.eng.DeleteStream(ctx, StreamName(channel))
-}
-
-// ChannelState is a queue channel's stored state, for channel listings.
-type ChannelState struct {
-	Channel  string
-	Waiting  int64 // ready messages never delivered
-	Delayed  int64 // messages waiting for their delay
-	Messages int64 // stored messages, delayed ones included
-	LastTime time.Time
-}
-
-// channelStreams lists the streams of the queue channels in the engine,
-// with each channel's name.
-func (s *Service) channelStreams(ctx context.Context) ([]engine.StreamSummary, []string, error) {
-	streams, err := s.eng.ListStreams(ctx, StreamPrefix)
-	if err != nil {
-		return nil, nil, err
+	if err := s.log.Purge(ctx, channel); err != nil {
+		return err
 	}
-	var out []engine.StreamSummary
-	var names []string
-	for _, st := range streams {
-		if ch := st.Metadata["herald.channel"]; ch != "" && st.Metadata["herald.type"] == "queues" {
-			out, names = append(out, st), append(names, ch)
-		}
+	if err := s.log.DeleteConsumer(ctx, channel, consumerName(channel)); err != nil {
+		return err
 	}
-	return out, names, nil
-}
-
-// Channels lists the queue channels that exist in the engine.
-func (s *Service) Channels(ctx context.Context) ([]ChannelState, error) {
-	streams, names, err := s.channelStreams(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []ChannelState
-	for i, st := range streams {
-		ch := names[i]
-		cs := ChannelState{Channel: ch, Messages: int64(st.State.Msgs), LastTime: st.State.LastTime}
-		cs.Delayed = s.delayedCount(ctx, ch)
-		if q, err := s.queue(ctx, ch); err == nil {
-			if info, err := q.cons.Info(ctx); err == nil {
-				cs.Waiting = int64(info.NumPending)
-			}
-		}
-		out = append(out, cs)
-	}
-	return out, nil
+	return s.log.Forget(ctx, channel)
 }
 
 // validate checks a message to send: the limits, and no sends to the

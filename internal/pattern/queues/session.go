@@ -110,7 +110,7 @@ func (ss *Session) onExpire() {
 	ss.mu.Unlock()
 	if d != nil {
 		if err := ss.s.requeue(context.Background(), d); err != nil && err != errLeaseGone {
-			ss.s.log.Warn("requeue after visibility expiry failed", "channel", d.q.channel, "err", err)
+			ss.s.logg.Warn("requeue after visibility expiry failed", "channel", d.q.name, "err", err)
 			_ = ss.s.returnInPlace(d)
 		}
 	}
@@ -124,7 +124,7 @@ func (ss *Session) takeHeld(noneErr error, refSeq uint64, check bool) (*delivery
 	if ss.held == nil {
 		return nil, noneErr
 	}
-	if check && refSeq != ss.held.sm.Seq {
+	if check && refSeq != ss.held.seq {
 		return nil, kmq.ErrAckSequence
 	}
 	return ss.held, nil

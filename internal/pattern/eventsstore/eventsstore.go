@@ -156,9 +156,9 @@ type Service struct {
 	logg    *slog.Logger
 
 	mu      sync.Mutex
-	active  map[string]int           // durable cursors in use on this node
-	signals map[string]*chanSignal   // live subscriptions' channels
-	dirty   map[string]*cursorState  // positions to write
+	active  map[string]int          // durable cursors in use on this node
+	signals map[string]*chanSignal  // live subscriptions' channels
+	dirty   map[string]*cursorState // positions to write
 	life    context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -112,8 +113,7 @@ type jwtVerifier struct {
 	parser *jwt.Parser
 	now    func() time.Time
 
-	mu   sync.RWMutex
-	keys *keySet
+	keys atomic.Pointer[keySet]
 }
 
 func newJWTVerifier(cfg JWTConfig, now func() time.Time) *jwtVerifier {
@@ -158,9 +158,7 @@ func (v *jwtVerifier) load() error {
 			return fmt.Errorf("auth: JWT key: %w", err)
 		}
 	}
-	v.mu.Lock()
-	v.keys = ks
-	v.mu.Unlock()
+	v.keys.Store(ks)
 	return nil
 }
 
@@ -168,17 +166,13 @@ func (v *jwtVerifier) load() error {
 // 7518 §3.2 forbids; worth a warning, not a refusal (the reference's own
 // examples use short secrets).
 func (v *jwtVerifier) shortSecret() bool {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	b, ok := v.keys.single.([]byte)
+	b, ok := v.keys.Load().single.([]byte)
 	return ok && len(b)*8 < algorithms[v.alg].(*jwt.SigningMethodHMAC).Hash.Size()*8
 }
 
 // verify checks raw and returns the identity it carries.
 func (v *jwtVerifier) verify(raw string) (Identity, error) {
-	v.mu.RLock()
-	ks := v.keys
-	v.mu.RUnlock()
+	ks := v.keys.Load()
 	sum := sha256.Sum256([]byte(raw))
 	now := v.now()
 	if id, ok := ks.cache.get(sum, now); ok {

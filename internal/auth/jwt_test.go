@@ -295,7 +295,7 @@ func TestVerifiedTokensAreCachedUntilExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	cache := func() *tokenCache { return g.jwt.keys.cache }
+	cache := func() *tokenCache { return g.jwt.keys.Load().cache }
 	key := []byte(testSecret)
 	short := claims("a")
 	short["exp"] = t0.Add(time.Minute).Unix()

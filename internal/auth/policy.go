@@ -260,7 +260,7 @@ func parseReference(text []byte) (*Policy, error) {
 	if err := dec.Decode(&list); err != nil {
 		return nil, fmt.Errorf("reference JSON: %w", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("reference JSON: text after the array")
 	}
 	p := &Policy{format: FormatReference}
@@ -340,13 +340,13 @@ func parseYAML(text []byte) (*Policy, error) {
 	dec.KnownFields(true)
 	var doc yamlPolicy
 	if err := dec.Decode(&doc); err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty")
 		}
 		return nil, fmt.Errorf("YAML: %w", err)
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err != io.EOF {
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("YAML: more than one document")
 	}
 	p := &Policy{format: FormatYAML}

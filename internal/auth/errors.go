@@ -54,6 +54,7 @@ const (
 	causeUnexpectedAlg   = "unexpected signing method: "
 	causeUnknownKID      = "no key for the token's kid"
 	causeNoKID           = "token has no kid and the key set has several keys"
+	causeCrit            = "token has critical header extensions, none of which are supported"
 	causeNoIdentity      = "token has no %s claim"
 	causeBadIdentity     = "the %s claim is not a usable client id"
 )

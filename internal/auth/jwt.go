@@ -55,6 +55,11 @@ type keySet struct {
 
 // key is the keyfunc of jwt.Parse for this set.
 func (ks *keySet) key(t *jwt.Token) (any, error) {
+	if _, crit := t.Header["crit"]; crit {
+		// RFC 7515 §4.1.11: extensions the recipient does not understand
+		// must be refused, and none are understood here.
+		return nil, keyError(causeCrit)
+	}
 	if ks.single != nil {
 		return ks.single, nil
 	}

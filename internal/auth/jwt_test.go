@@ -84,6 +84,7 @@ func TestAuthenticateHS256(t *testing.T) {
 		{name: "no sub", token: sign(t, hs, key, jwt.MapClaims{"exp": t0.Add(time.Hour).Unix()}, nil), wantCause: "token has no sub claim"},
 		{name: "sub not a string", token: sign(t, hs, key, jwt.MapClaims{"sub": 42}, nil), wantCause: "the sub claim is not a usable client id"},
 		{name: "sub with a wildcard", token: sign(t, hs, key, jwt.MapClaims{"sub": "billing-*"}, nil), wantCause: "the sub claim is not a usable client id"},
+		{name: "critical extension", token: sign(t, hs, key, claims("billing-1"), map[string]any{"crit": []string{"exp"}}), wantCause: "critical header extensions"},
 		{name: "too long", token: strings.Repeat("a", MaxTokenSize+1), wantCause: "token is too long"},
 	})
 

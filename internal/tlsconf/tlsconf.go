@@ -58,9 +58,9 @@ const (
 	MaxFileSize = 1 << 20
 )
 
-// DefaultNextProtos are the ALPN protocols offered when TLSConfig is given
-// none: HTTP/2 for gRPC, HTTP/1.1 for REST and WebSocket.
-var DefaultNextProtos = []string{"h2", "http/1.1"}
+// DefaultNextProtos returns the ALPN protocols offered when TLSConfig is
+// given none: HTTP/2 for gRPC, HTTP/1.1 for REST and WebSocket.
+func DefaultNextProtos() []string { return []string{"h2", "http/1.1"} }
 
 // Redacted replaces inline PEM in Config.Redacted.
 const Redacted = "[redacted]"
@@ -217,7 +217,7 @@ func (s *Server) load() (*material, error) {
 	tc := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{cert},
-		NextProtos:   DefaultNextProtos,
+		NextProtos:   DefaultNextProtos(),
 	}
 	switch s.cfg.clientAuth() {
 	case ClientAuthRequire:
@@ -272,7 +272,7 @@ func (s *Server) ClientAuth() ClientAuth { return s.cfg.clientAuth() }
 // a REST listener that does not serve HTTP/2 passes "http/1.1".
 func (s *Server) TLSConfig(nextProtos ...string) *tls.Config {
 	if len(nextProtos) == 0 {
-		nextProtos = DefaultNextProtos
+		nextProtos = DefaultNextProtos()
 	}
 	protos := append([]string(nil), nextProtos...)
 	return &tls.Config{

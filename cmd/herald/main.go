@@ -44,6 +44,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.AddCommand(newServerCmd(stdout, stderr))
 	root.AddCommand(clientCommands()...)
+	root.AddCommand(newTokenCmd())
 	return root
 }
 

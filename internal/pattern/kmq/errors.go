@@ -88,6 +88,25 @@ var (
 	ErrInvalidResponse      = New(303, "invalid response format")
 	ErrShutdown             = New(409, "server is in shutdown mode")
 	ErrAccessDenied         = New(412, "access denied to resource")
+	ErrAuthentication       = New(421, "authentication verification failed")
+)
+
+// AuthenticationFailed is Error 421 with the cause the reference appends,
+// e.g. "Error 421: authentication verification failed, token is expired".
+// errors.Is matches it against ErrAuthentication.
+func AuthenticationFailed(cause string) *Error {
+	return New(421, "authentication verification failed, "+cause)
+}
+
+// The code-less texts the reference (v2.3.7) sends when a call carries no
+// usable credential at all, before any token is verified.
+var (
+	// ErrNoAuthToken: gRPC metadata without an "authorization" key.
+	ErrNoAuthToken = &Error{Text: "Authorization token is not supplied"}
+	// ErrNoMetadata: a gRPC call with no incoming metadata at all.
+	ErrNoMetadata = &Error{Text: "Retrieving metadata is failed"}
+	// ErrAuthHeader: REST or WebSocket without "Authorization: Bearer <token>".
+	ErrAuthHeader = &Error{Text: "invalid authentication header"}
 )
 
 // Texts of the QueuesDownstream protocol, which carry no code (byte-exact,

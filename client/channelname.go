@@ -99,3 +99,17 @@ func checkChannelShape(name string, refuse func(code int, rule string) error) er
 	}
 	return nil
 }
+
+// ReservedPrefix returns the prefix of name that servers reserve for their
+// own channels — "_herald." (Herald's, e.g. ESGroupQueue) or
+// "kubemq.cluster.internal." (KubeMQ's channel management) — or "" when
+// name has none. ValidateChannel accepts such names, as the server does
+// (the SDK uses them); the adapters refuse them as user input.
+func ReservedPrefix(name string) string {
+	for _, p := range []string{"_herald.", "kubemq.cluster.internal."} {
+		if strings.HasPrefix(name, p) {
+			return p
+		}
+	}
+	return ""
+}

@@ -97,6 +97,20 @@ func TestValidateChannelReferenceTexts(t *testing.T) {
 	}
 }
 
+func TestReservedPrefix(t *testing.T) {
+	for name, want := range map[string]string{
+		client.ESGroupQueue("g", "orders"): "_herald.",
+		"kubemq.cluster.internal.requests": "kubemq.cluster.internal.",
+		"orders":                           "",
+		"herald.x":                         "",
+		"_herald":                          "",
+	} {
+		if got := client.ReservedPrefix(name); got != want {
+			t.Errorf("ReservedPrefix(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
 // TestValidateChannelAgreesWithServer: a name ValidateChannel accepts is
 // accepted by Herald, and a refused one is refused with the same text, for
 // events and for queue messages. (Invalid UTF-8 does not reach the server:

@@ -158,6 +158,11 @@
 // (IsError, Error) as KubeMQ does; the results' Err method returns it as an
 // error.
 //
+// ValidateChannel and ValidateQueueChannel apply the server's channel-name
+// rules in the client, with the server's texts, for callers that check a
+// name before any network call; ReservedPrefix tells the names servers
+// keep for themselves.
+//
 // # Differences from kubemq-go v1.9.0
 //
 // Behaviour:
@@ -188,7 +193,8 @@
 //   - Additions: WithToken, WithKeepalive, ErrTimeout and the other
 //     conditions, Error, InBandError, ErrSubscriptionInterrupted, the Err
 //     methods of queue results, Response.AddTag, the ChannelType constants,
-//     Default… constants.
+//     Default… constants, ValidateChannel, ValidateQueueChannel,
+//     MaxChannelLen and ReservedPrefix.
 //   - Additions of the REST transport: ErrNotSupportedOverREST and
 //     Error.HTTPStatus.
 package client

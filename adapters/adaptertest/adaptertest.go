@@ -279,8 +279,10 @@ type Subject struct {
 	OpenInvalid func(t *testing.T, host string, port int, channel string) error
 }
 
-// InvalidChannels are names every adapter refuses before any network call.
-var InvalidChannels = []string{"", "a b", "tab\there", "wild*", "wild.>", "ends.", "a..b", "_herald.es.g.c", "kubemq.cluster.internal.requests"}
+// InvalidChannels are names every adapter refuses before any network call:
+// names client.ValidateChannel refuses, and reserved ones.
+var InvalidChannels = []string{"", "a b", "tab\there", "ctl\x01", "wild*", "wild.>", "ends.", "a..b", ".lead", "a/b",
+	strings.Repeat("x", client.MaxChannelLen+1), "_herald.es.g.c", "kubemq.cluster.internal.requests"}
 
 // Run checks the behaviours every adapter shares. It starts its own servers;
 // its subtests run one after another.

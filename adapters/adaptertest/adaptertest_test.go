@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,10 +19,9 @@ var (
 	errInvalid = errors.New("sdk subject: invalid name")
 )
 
-// validName is a minimal version of the adapters' channel-name check.
+// validName is the adapters' channel-name check.
 func validName(ch string) error {
-	if ch == "" || strings.ContainsAny(ch, " \t*>") || strings.HasSuffix(ch, ".") || strings.Contains(ch, "..") ||
-		strings.HasPrefix(ch, "_herald.") || strings.HasPrefix(ch, "kubemq.cluster.internal.") {
+	if err := client.ValidateChannel(ch, false); err != nil || client.ReservedPrefix(ch) != "" {
 		return fmt.Errorf("%w: %q", errInvalid, ch)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -315,7 +316,7 @@ func validate(cfg MsgBusConfig) error {
 		}
 	}
 	if cfg.Topic == "" {
-		p = append(p, &nameError{name: "", reason: "missing topic"})
+		p = append(p, &nameError{name: "", reason: errors.New("missing topic")})
 	} else if err := validName(cfg.Topic); err != nil {
 		p = append(p, fmt.Errorf("Topic: %w", err))
 	}
@@ -338,44 +339,30 @@ func validate(cfg MsgBusConfig) error {
 	return &ConfigError{Problems: p}
 }
 
-// Reserved channel-name prefixes, refused as user input.
-var reservedPrefixes = []string{"_herald.", "kubemq.cluster.internal."}
-
-// nameError is a refused name: it matches ErrInvalidName.
+// nameError is a refused name: it matches ErrInvalidName and its reason
+// (for a channel name, the refusal of client.ValidateChannel).
 type nameError struct {
 	name   string
-	reason string
+	reason error
 }
 
 func (e *nameError) Error() string {
-	return fmt.Sprintf("bus: invalid name %q: %s", e.name, e.reason)
+	return fmt.Sprintf("bus: invalid name %q: %v", e.name, e.reason)
 }
 
 func (e *nameError) Is(target error) bool { return target == ErrInvalidName }
 
+func (e *nameError) Unwrap() error { return e.reason }
+
 // validName checks a channel name by the KubeMQ rules (§1.4 of the
-// adapters specification): non-empty UTF-8 without white space, * or >,
-// not ending in '.', no empty token, not reserved.
+// adapters specification; client.ValidateChannel) and refuses reserved
+// names.
 func validName(name string) error {
-	bad := func(reason string) error { return &nameError{name: name, reason: reason} }
-	switch {
-	case name == "":
-		return bad("empty")
-	case !utf8.ValidString(name):
-		return bad("not valid UTF-8")
-	case strings.IndexFunc(name, unicode.IsSpace) >= 0:
-		return bad("contains white space")
-	case strings.ContainsAny(name, "*>"):
-		return bad("contains a wildcard (* or >)")
-	case strings.HasSuffix(name, "."):
-		return bad("ends with '.'")
-	case strings.HasPrefix(name, ".") || strings.Contains(name, ".."):
-		return bad("has an empty token")
+	if err := client.ValidateChannel(name, false); err != nil {
+		return &nameError{name: name, reason: err}
 	}
-	for _, r := range reservedPrefixes {
-		if strings.HasPrefix(name, r) {
-			return bad("the prefix " + r + " is reserved")
-		}
+	if p := client.ReservedPrefix(name); p != "" {
+		return &nameError{name: name, reason: errors.New("the prefix " + p + " is reserved")}
 	}
 	return nil
 }
@@ -385,7 +372,7 @@ func validName(name string) error {
 // '%', '*', '>' included) is carried, percent-encoded in the name of an
 // acked durable read (client.GroupToken).
 func validGroup(group string) error {
-	bad := func(reason string) error { return &nameError{name: group, reason: reason} }
+	bad := func(reason string) error { return &nameError{name: group, reason: errors.New(reason)} }
 	switch {
 	case !utf8.ValidString(group):
 		return bad("not valid UTF-8")

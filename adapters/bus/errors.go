@@ -14,7 +14,8 @@ var (
 	// ErrInvalidConfig: the configuration was refused; see ConfigError.
 	ErrInvalidConfig = errors.New("bus: invalid configuration")
 	// ErrInvalidName: a topic, group or dead-letter topic is not a valid
-	// channel name (it also matches ErrInvalidConfig when Connect reports it).
+	// channel name (it also matches ErrInvalidConfig when Connect reports
+	// it). A refused topic wraps the refusal of client.ValidateChannel.
 	ErrInvalidName = errors.New("bus: invalid name")
 	// ErrUnsupported: the server lacks what the configuration requires
 	// (DeliveryAtLeastOnce on a server other than Herald).

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/rs/xid"
+
+	"github.com/heraldmq/herald/client"
 )
 
 // Event is the CloudEvents SDK's event type; this package uses it
@@ -17,8 +17,8 @@ import (
 type Event = event.Event
 
 // EventType is the type of an event ("org.cyverse.events.UserLoggedIn").
-// It names the event's routing and must be a valid channel name part (no
-// white space, '*', '>' or empty token) that does not begin with '_'.
+// It names the event's routing and must be a valid channel name part (see
+// client.ValidateChannel) that does not begin with '_'.
 type EventType string
 
 // QueryOp is the type of a query: the operation a query listener serves.
@@ -135,23 +135,13 @@ func SetTransactionID(ce *Event, transactionID TransactionID) {
 }
 
 // validName checks a channel name an adapter derives (§1.4 of the adapter
-// specification): non-empty, no white space, '*' or '>', no empty token,
-// not ending in '.', not reserved.
+// specification): valid by client.ValidateChannel, not reserved.
 func validName(ch string) error {
-	switch {
-	case ch == "":
-		return fmt.Errorf("%w: empty", ErrInvalidName)
-	case strings.ContainsAny(ch, "*>"):
-		return fmt.Errorf("%w: %q has a wildcard", ErrInvalidName, ch)
-	case strings.IndexFunc(ch, unicode.IsSpace) >= 0:
-		return fmt.Errorf("%w: %q has white space", ErrInvalidName, ch)
-	case strings.HasPrefix(ch, ".") || strings.HasSuffix(ch, ".") || strings.Contains(ch, ".."):
-		return fmt.Errorf("%w: %q has an empty token", ErrInvalidName, ch)
-	case strings.HasPrefix(ch, "_herald.") || strings.HasPrefix(ch, "kubemq.cluster.internal."):
-		return fmt.Errorf("%w: %q is reserved", ErrInvalidName, ch)
+	if err := client.ValidateChannel(ch, false); err != nil {
+		return fmt.Errorf("%w %q: %w", ErrInvalidName, ch, err)
 	}
-	if !utf8.ValidString(ch) {
-		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidName, ch)
+	if p := client.ReservedPrefix(ch); p != "" {
+		return fmt.Errorf("%w %q: the prefix %s is reserved", ErrInvalidName, ch, p)
 	}
 	return nil
 }

@@ -59,8 +59,8 @@
 // Beyond messaging2: RequestCached (server-side query cache), Gather
 // (scatter-gather with MaxResponders), Subscribe with Subscription
 // (Stopped, Done, InFlight, Drain, Err), Drain on both connections,
-// Guarantee, InProgress, Promise.Err, dead letters after MaxDeliver, and
-// PublishContext / RequestContext.
+// Guarantee, InProgress and HandlerDeadline, Promise.Err, dead letters
+// after MaxDeliver, and PublishContext / RequestContext.
 //
 // # Mapping onto the KubeMQ API
 //
@@ -115,8 +115,9 @@
 // A handler's context is not derived from Listen's: cancelling Listen's
 // context starts a drain (bounded by DrainTimeout), it does not abort running
 // handlers. An event handler's context ends AckWait after it started
-// (InProgress extends it), when a drain times out, or on Close. nil
-// acknowledges; an error or a panic is retried after a back-off and, after
+// (InProgress extends it, HandlerDeadline tells the current end; the
+// context itself reports no Deadline), when a drain times out, or on Close.
+// nil acknowledges; an error or a panic is retried after a back-off and, after
 // MaxDeliver attempts, dead-lettered with the tags herald.dlq.reason,
 // herald.dlq.attempts, herald.dlq.group and herald.dlq.sequence. Listen calls
 // wg.Add(1) when it succeeds and wg.Done() when the listener has stopped (or

@@ -18,8 +18,8 @@ var (
 	// channel name or begins with '_'. It also matches ErrInvalidName.
 	ErrInvalidEventType = errors.New("cloudevents: invalid event type")
 	// ErrInvalidName: a channel name derived from the configuration or an
-	// event type is not valid (empty, white space, '*', '>', an empty
-	// token, or a reserved prefix).
+	// event type is not valid (client.ValidateChannel refuses it; the
+	// error wraps its refusal) or has a reserved prefix.
 	ErrInvalidName = errors.New("cloudevents: invalid channel name")
 	// ErrNotCloudEvent: a received message is not a CloudEvent in either
 	// encoding.

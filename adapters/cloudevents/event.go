@@ -26,9 +26,11 @@ type EventConnection interface {
 
 // EventHandlerFunc handles one event. Returning nil acknowledges it; an
 // error (or a panic) has it retried and, after MaxDeliver attempts,
-// dead-lettered. ctx ends at the handler's deadline (AckWait after it
-// started, see InProgress), when a drain times out, or on Close; it is not
-// derived from Listen's context.
+// dead-lettered. ctx ends when the handler's time runs out (AckWait after
+// it started; InProgress extends it, HandlerDeadline tells when; ctx.Err()
+// is then context.DeadlineExceeded), when a drain times out, or on Close;
+// it is not derived from Listen's context. ctx reports no Deadline, since
+// InProgress moves its end.
 type EventHandlerFunc func(ctx context.Context, event Event, writer EventResponseWriter) error
 
 // EventResponseWriter publishes response events from a handler. It is

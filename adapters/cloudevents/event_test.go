@@ -315,12 +315,29 @@ func TestCEInProgressExtends(t *testing.T) {
 				return nil
 			}
 			end := time.Now().Add(3 * time.Second)
+			last, _ := cloudevents.HandlerDeadline(ctx)
 			for time.Now().Before(end) {
+				// The context reports no deadline, before and after InProgress
+				// (successive Deadline calls must agree); HandlerDeadline moves.
+				if d, ok := ctx.Deadline(); ok {
+					done <- fmt.Errorf("handler context has a Deadline, %v", d)
+					return nil
+				}
 				if err := cloudevents.InProgress(ctx); err != nil {
 					done <- err
 					return err
 				}
+				d, ok := cloudevents.HandlerDeadline(ctx)
+				if !ok || !d.After(last) {
+					done <- fmt.Errorf("HandlerDeadline = %v, %v after InProgress, want later than %v", d, ok, last)
+					return nil
+				}
+				last = d
 				time.Sleep(300 * time.Millisecond) // the handler's own work
+			}
+			if d, ok := ctx.Deadline(); ok {
+				done <- fmt.Errorf("handler context has a Deadline, %v", d)
+				return nil
 			}
 			done <- ctx.Err()
 			return nil
@@ -341,6 +358,9 @@ func TestCEInProgressExtends(t *testing.T) {
 	}
 	if err := cloudevents.InProgress(context.Background()); !errors.Is(err, cloudevents.ErrNotAcked) {
 		t.Errorf("InProgress outside a handler: %v", err)
+	}
+	if d, ok := cloudevents.HandlerDeadline(context.Background()); ok {
+		t.Errorf("HandlerDeadline outside a handler: %v", d)
 	}
 }
 

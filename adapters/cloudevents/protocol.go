@@ -52,8 +52,8 @@ import (
 // handler's deadline (AckWait for an event, the requester's deadline for a
 // query) is treated as failed (events are redelivered) and its later Finish
 // does nothing. The message's context (binding.MessageContext) carries the
-// handler context's values, so InProgress works inside sdk-go receiver
-// functions that use the context they are given.
+// handler context's values, so InProgress and HandlerDeadline work inside
+// sdk-go receiver functions that use the context they are given.
 //
 // Results follow sdk-go's conventions: Send and Request return nil on
 // success; ErrNoReply comes back as an ACK receipt (protocol.IsACK) and a

@@ -45,12 +45,25 @@ type StreamingReplyWriter interface {
 	Streaming() bool
 }
 
-// ReplyStream is the requester's side of a streamed request.
+// ReplyStream is the requester's side of a streamed request. Read it with
+//
+//	for s.ExpectNext() {
+//		reply, err := s.Next()
+//		if err != nil {
+//			return err // the stream failed: timeout, lost replies, …
+//		}
+//		…
+//	}
+//
+// which ends without an error after the last reply of a healthy stream.
 type ReplyStream interface {
-	// ExpectNext reports whether Next may return another reply.
+	// ExpectNext waits, like bufio.Scanner.Scan, until it knows what Next
+	// returns: true for a reply, or for an error that ended the stream and
+	// that Next has not returned yet; false when the stream ended cleanly
+	// (Next would return io.EOF) or Next returned its error.
 	ExpectNext() bool
 	// Next returns the next reply, blocking until it arrives or the
-	// request's deadline passes.
+	// request's deadline passes; io.EOF after the last one.
 	Next() (Event, error)
 	// Close stops receiving and frees the stream.
 	Close() error

@@ -175,6 +175,7 @@ type replyStream struct {
 	finished  int                      // responders whose stream is complete
 	err       error                    // terminal error, after ready is empty
 	over      bool                     // nothing more will be queued
+	reported  bool                     // Next has returned the end (err or io.EOF)
 }
 
 var _ ReplyStream = (*replyStream)(nil)
@@ -182,7 +183,8 @@ var _ ReplyStream = (*replyStream)(nil)
 // RequestStream sends requestCe to one responder, which may answer with
 // several replies (see StreamingReplyWriter); Next returns them in order.
 // The stream ends at the responder's end, at ctx's deadline (an error
-// matching ErrTimeout), or with ErrReplyStreamBroken if replies were lost.
+// matching ErrTimeout), with ErrReplyStreamBroken if replies were lost, or
+// with ctx's error when ctx is cancelled.
 func (q *QueryConn) RequestStream(ctx context.Context, requestCe Event) (ReplyStream, error) {
 	return q.stream(ctx, requestCe, false, 0)
 }
@@ -190,7 +192,8 @@ func (q *QueryConn) RequestStream(ctx context.Context, requestCe Event) (ReplySt
 // Gather sends requestCe to every responder of its operation (one per
 // queue group) and returns the replies of all of them, in arrival order.
 // The stream ends cleanly (ExpectNext false, Next io.EOF) when
-// MaxResponders responders have finished or ctx's deadline passes.
+// MaxResponders responders have finished or ctx's deadline passes, and
+// with ctx's error when ctx is cancelled.
 func (q *QueryConn) Gather(ctx context.Context, requestCe Event, opts ...GatherOption) (ReplyStream, error) {
 	var o gatherOptions
 	for _, opt := range opts {
@@ -228,7 +231,13 @@ func (q *QueryConn) stream(ctx context.Context, requestCe Event, gather bool, ma
 	s := &replyStream{in: in, id: xid.New().String(), gather: gather, max: maxResponders, ctx: sctx, cancel: cancel,
 		signal: make(chan struct{}), next: map[string]int{}, held: map[string]map[int]Event{}, ends: map[string]int{},
 		failures: map[string]*ReplyError{}}
-	stopOnCancel := context.AfterFunc(ctx, func() { s.fail(ctxErr("reply stream", ctx, nil)) })
+	stopOnCancel := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			s.expire() // ctx's timer fired before sctx's, same deadline
+			return
+		}
+		s.fail(ctxErr("reply stream", ctx, nil))
+	})
 	context.AfterFunc(sctx, func() {
 		stopOnCancel()
 		s.expire()
@@ -401,37 +410,45 @@ func (s *replyStream) fail(err error) {
 	s.wake()
 }
 
-// ExpectNext reports whether Next may return another reply: false once
-// every reply was returned and the stream ended, or after an error.
+// ExpectNext waits until it knows whether Next has something to return,
+// as bufio.Scanner.Scan does: true when a reply is ready or the stream
+// ended with an error Next has not returned yet (a timeout, a broken or
+// failed stream, a cancelled context, Close); false at a clean end (Next
+// would return io.EOF) and after Next returned the error. It waits at most
+// until the request's deadline.
 func (s *replyStream) ExpectNext() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.ready) > 0 || !s.over
+	s.await()
+	return len(s.ready) > 0 || (!s.reported && s.err != nil && !errors.Is(s.err, io.EOF))
 }
 
 // Next returns the next reply, waiting until it arrives or the stream
 // ends: io.EOF after the last reply, ErrReplyStreamBroken, *ReplyError
 // when the responder failed, an ErrTimeout error at the deadline.
 func (s *replyStream) Next() (Event, error) {
-	for {
-		s.mu.Lock()
-		if len(s.ready) > 0 {
-			ce := s.ready[0]
-			s.ready = s.ready[1:]
-			s.mu.Unlock()
-			return ce, nil
-		}
-		if s.over {
-			err := s.err
-			if err == nil {
-				err = io.EOF
-			}
-			s.mu.Unlock()
-			return Event{}, err
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.await()
+	if len(s.ready) > 0 {
+		ce := s.ready[0]
+		s.ready = s.ready[1:]
+		return ce, nil
+	}
+	s.reported = true
+	if s.err == nil {
+		return Event{}, io.EOF
+	}
+	return Event{}, s.err
+}
+
+// await waits until a reply is ready or the stream is over; s.mu is held.
+func (s *replyStream) await() {
+	for len(s.ready) == 0 && !s.over {
 		sig := s.signal
 		s.mu.Unlock()
 		<-sig
+		s.mu.Lock()
 	}
 }
 

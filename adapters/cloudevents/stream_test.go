@@ -28,21 +28,127 @@ func threeReplies(tag string) cloudevents.QueryHandlerFunc {
 	}
 }
 
-// readAll reads a stream to its end.
-func readAll(t *testing.T, s cloudevents.ReplyStream) ([]string, error) {
-	t.Helper()
+// readAll reads a stream with the loop of ReplyStream's documentation,
+// calling afterEach (unless nil) after each reply.
+func readAll(s cloudevents.ReplyStream, afterEach func()) ([]string, error) {
 	var out []string
 	for s.ExpectNext() {
 		ce, err := s.Next()
-		if errors.Is(err, io.EOF) {
-			break // ended after ExpectNext was asked: a clean end
-		}
 		if err != nil {
 			return out, err
 		}
 		out = append(out, dataOf(ce))
+		if afterEach != nil {
+			afterEach()
+		}
 	}
 	return out, nil
+}
+
+// expectEnd checks a stream that was read to its end: ExpectNext is false
+// and Next returns an error matching want (io.EOF for a clean end).
+func expectEnd(t *testing.T, s cloudevents.ReplyStream, want error) {
+	t.Helper()
+	if s.ExpectNext() {
+		t.Error("ExpectNext true after the end")
+	}
+	if _, err := s.Next(); !errors.Is(err, want) {
+		t.Errorf("Next after the end: %v, want %v", err, want)
+	}
+}
+
+// replyThenWait writes "<tag>-1" and "<tag>-2", then returns (which ends
+// its stream) after hold or when stop is closed, whatever the request's
+// deadline.
+func replyThenWait(tag string, hold time.Duration, stop <-chan struct{}) cloudevents.QueryHandlerFunc {
+	return func(ctx context.Context, r cloudevents.Event, w cloudevents.ReplyWriter) {
+		for i := 1; i <= 2; i++ {
+			if err := w.Write(newEvent(nil, "org.test.Part", fmt.Sprintf("%s-%d", tag, i))); err != nil {
+				panic(err)
+			}
+		}
+		select {
+		case <-time.After(hold):
+		case <-stop:
+		}
+	}
+}
+
+// TestCEReplyStreamLoop: the loop of ReplyStream's documentation, on a
+// RequestStream and on a Gather (ending at the first responder's end). It
+// ends without an error after the last reply, also when the end comes a
+// while after it; at the deadline with ErrTimeout (a Gather: cleanly, its
+// deadline is its normal end); and with context.Canceled when the caller
+// cancels.
+func TestCEReplyStreamLoop(t *testing.T) {
+	srv := newServer(t)
+	q := queryConn(t, config(srv, "requester"))
+	kinds := []struct {
+		name     string
+		open     func(ctx context.Context, ce cloudevents.Event) (cloudevents.ReplyStream, error)
+		deadline error // what the loop ends with at the deadline
+	}{
+		{"RequestStream", func(ctx context.Context, ce cloudevents.Event) (cloudevents.ReplyStream, error) {
+			return q.RequestStream(ctx, ce)
+		}, cloudevents.ErrTimeout},
+		{"Gather", func(ctx context.Context, ce cloudevents.Event) (cloudevents.ReplyStream, error) {
+			return q.Gather(ctx, ce, cloudevents.MaxResponders(1))
+		}, nil},
+	}
+	for _, kind := range kinds {
+		for _, tc := range []struct {
+			name   string
+			hold   time.Duration // how long the responder takes to end after its replies
+			cancel bool          // after the first reply
+			want   error         // what the loop ends with
+		}{
+			{"End", 300 * time.Millisecond, false, nil},
+			{"Deadline", time.Minute, false, kind.deadline},
+			{"Cancel", time.Minute, true, context.Canceled},
+		} {
+			t.Run(kind.name+"/"+tc.name, func(t *testing.T) {
+				// A responder of its own: a handler that outlives its request
+				// would hold up the next one.
+				op := cloudevents.QueryOp("org.test.Loop" + kind.name + tc.name)
+				stop := make(chan struct{})
+				listenQueries(t, queryConn(t, config(srv, "responder")),
+					map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{op: replyThenWait("a", tc.hold, stop)})
+				// Closed before the listener's clean-up waits for the handler.
+				t.Cleanup(func() { close(stop) })
+				// 3 s: room for the set-up of the requester's inbox.
+				ctx, cancel := context.WithCancel(ctxFor(t, 3*time.Second))
+				defer cancel()
+				s, err := kind.open(ctx, newEvent(t, string(op), "x"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				var afterEach func()
+				if tc.cancel {
+					afterEach = cancel
+				}
+				got, err := readAll(s, afterEach)
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("loop ended with %v, want %v", err, tc.want)
+				}
+				want := []string{"a-1", "a-2"}
+				if tc.cancel && len(got) == 1 {
+					want = want[:1] // the second reply may come after the cancel
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("replies %v, want %v", got, want)
+				}
+				if deadline, _ := ctx.Deadline(); tc.name == "Deadline" && time.Now().Before(deadline) {
+					t.Errorf("ended %v before the deadline", time.Until(deadline))
+				}
+				end := tc.want
+				if end == nil {
+					end = io.EOF
+				}
+				expectEnd(t, s, end)
+			})
+		}
+	}
 }
 
 func TestCERequestStreamFlush(t *testing.T) {
@@ -54,13 +160,11 @@ func TestCERequestStreamFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got, err := readAll(t, s)
+	got, err := readAll(s, nil)
 	if err != nil || !slices.Equal(got, []string{"a-1", "a-2", "a-3"}) {
 		t.Fatalf("replies %v, %v", got, err)
 	}
-	if s.ExpectNext() {
-		t.Error("ExpectNext true after the last reply")
-	}
+	expectEnd(t, s, io.EOF)
 	// On a plain request, the second flushed event is refused.
 	flushErr := make(chan error, 1)
 	listenQueries(t, q, map[cloudevents.QueryOp]cloudevents.QueryHandlerFunc{"org.test.Plain": func(ctx context.Context, r cloudevents.Event, w cloudevents.ReplyWriter) {
@@ -90,7 +194,7 @@ func TestCERequestStreamOneResponder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := readAll(t, s)
+		got, err := readAll(s, nil)
 		s.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -114,8 +218,8 @@ func TestCEGatherCollectsAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got, err := readAll(t, s)
-	if err != nil && !errors.Is(err, io.EOF) {
+	got, err := readAll(s, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(got)
@@ -138,14 +242,12 @@ func TestCEReplyStreamGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got, err := readAll(t, s)
+	got, err := readAll(s, nil)
 	if !errors.Is(err, cloudevents.ErrReplyStreamBroken) {
 		t.Fatalf("replies %v, err %v: want ErrReplyStreamBroken", got, err)
 	}
 	if !slices.Equal(got, []string{"a-1"}) {
 		t.Errorf("replies before the gap: %v", got)
 	}
-	if s.ExpectNext() {
-		t.Error("ExpectNext true after an error")
-	}
+	expectEnd(t, s, cloudevents.ErrReplyStreamBroken)
 }

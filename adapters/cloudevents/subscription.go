@@ -409,8 +409,9 @@ func (s *Subscription) drainOn(ctx context.Context, timeout time.Duration) {
 // handlerKey finds the handler context of an event handler.
 type handlerKey struct{}
 
-// handlerCtx is an event handler's context: its deadline is AckWait after
-// the start and InProgress moves it.
+// handlerCtx is an event handler's context. It ends AckWait after the
+// start, a time InProgress moves, so it reports no Deadline (successive
+// Deadline calls must agree): HandlerDeadline tells the current one.
 type handlerCtx struct {
 	context.Context
 	cancel  context.CancelCauseFunc
@@ -442,14 +443,7 @@ func (h *handlerCtx) expire() {
 	h.cancel(context.DeadlineExceeded)
 }
 
-// Deadline returns the handler's current deadline.
-func (h *handlerCtx) Deadline() (time.Time, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.deadline, true
-}
-
-// Err returns context.DeadlineExceeded after the deadline.
+// Err returns context.DeadlineExceeded when the handler's time ran out.
 func (h *handlerCtx) Err() error {
 	err := h.Context.Err()
 	if err != nil && context.Cause(h.Context) == context.DeadlineExceeded {
@@ -480,9 +474,10 @@ func (h *handlerCtx) expired() bool {
 }
 
 // InProgress, called from an event handler of an acknowledged listener,
-// gives the handler another AckWait from now: its context's deadline moves
-// and the event's visibility is extended (JetStream's in-progress
-// acknowledgement). Elsewhere it returns ErrNotAcked.
+// gives the handler another AckWait from now: its context ends that much
+// later (see HandlerDeadline) and the event's visibility is extended
+// (JetStream's in-progress acknowledgement). Elsewhere it returns
+// ErrNotAcked.
 func InProgress(ctx context.Context) error {
 	h, _ := ctx.Value(handlerKey{}).(*handlerCtx)
 	if h == nil || h.lease == nil {
@@ -495,4 +490,19 @@ func InProgress(ctx context.Context) error {
 	h.deadline = time.Now().Add(h.ackWait)
 	h.mu.Unlock()
 	return nil
+}
+
+// HandlerDeadline returns when the context of the event handler that ctx
+// belongs to ends unless InProgress extends it: AckWait after the handler
+// started or after the last InProgress. ok is false outside an event
+// handler. The handler's context itself reports no Deadline, as its end
+// moves; a call that must finish in time can take its timeout from here.
+func HandlerDeadline(ctx context.Context) (deadline time.Time, ok bool) {
+	h, _ := ctx.Value(handlerKey{}).(*handlerCtx)
+	if h == nil {
+		return time.Time{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.deadline, true
 }

@@ -14,7 +14,8 @@ var (
 	// Subscriber) was closed; sends, reads and subscriptions are refused.
 	ErrClosed = errors.New("netchan: closed")
 	// ErrInvalidName: a channel name, namespace or topic is empty, reserved,
-	// or gives a KubeMQ channel name the broker would refuse.
+	// or gives a KubeMQ channel name the broker would refuse (the error then
+	// wraps the refusal of client.ValidateChannel).
 	ErrInvalidName = errors.New("netchan: invalid name")
 	// ErrInvalidPartition: a partition id outside [-1, P) or a partition
 	// count outside [1, 1024].

@@ -4,12 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
-)
 
-// Reserved prefixes of channel names; user input may not start with them.
-var reservedPrefixes = []string{"_herald.", "kubemq.cluster.internal."}
+	"github.com/heraldmq/herald/client"
+)
 
 const (
 	// metadataMarker is the Metadata of every netchan message, so that an
@@ -28,24 +25,11 @@ const (
 	maxPartitions = 1024
 )
 
-// validateChannel applies the KubeMQ rules to a derived events-store
-// channel name: non-empty, UTF-8, no white space, no * or >, no empty
-// token, not ending in a dot.
+// validateChannel applies the KubeMQ rules (client.ValidateChannel) to a
+// derived events-store channel name.
 func validateChannel(ch string) error {
-	switch {
-	case ch == "":
-		return fmt.Errorf("%w: empty", ErrInvalidName)
-	case !utf8.ValidString(ch):
-		return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalidName, ch)
-	case strings.ContainsAny(ch, "*>"):
-		return fmt.Errorf("%w: %q contains a wildcard (* or >)", ErrInvalidName, ch)
-	case strings.HasSuffix(ch, "."):
-		return fmt.Errorf("%w: %q ends with a dot", ErrInvalidName, ch)
-	case strings.HasPrefix(ch, ".") || strings.Contains(ch, ".."):
-		return fmt.Errorf("%w: %q has an empty token", ErrInvalidName, ch)
-	}
-	if strings.IndexFunc(ch, unicode.IsSpace) >= 0 {
-		return fmt.Errorf("%w: %q contains white space", ErrInvalidName, ch)
+	if err := client.ValidateChannel(ch, false); err != nil {
+		return fmt.Errorf("%w %q: %w", ErrInvalidName, ch, err)
 	}
 	return nil
 }
@@ -55,10 +39,8 @@ func validateUser(what, name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty %s", ErrInvalidName, what)
 	}
-	for _, p := range reservedPrefixes {
-		if strings.HasPrefix(name, p) {
-			return fmt.Errorf("%w: %s %q uses the reserved prefix %q", ErrInvalidName, what, name, p)
-		}
+	if p := client.ReservedPrefix(name); p != "" {
+		return fmt.Errorf("%w: %s %q uses the reserved prefix %q", ErrInvalidName, what, name, p)
 	}
 	if err := validateChannel(name); err != nil {
 		return fmt.Errorf("%s: %w", what, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/client/internal/queuemsg"
 )
 
 // QueueMessage is a message to send, or a message received by Poll. It
@@ -43,31 +44,11 @@ func (qm *QueueMessage) setResponseHandler(h *responseHandler) *QueueMessage {
 	return qm
 }
 
-func (qm *QueueMessage) pb() *kubemqpb.QueueMessage {
-	if qm.QueueMessage == nil {
-		qm.QueueMessage = &kubemqpb.QueueMessage{}
-	}
-	return qm.QueueMessage
-}
-
-func (qm *QueueMessage) policy() *kubemqpb.QueueMessagePolicy {
-	m := qm.pb()
-	if m.Policy == nil {
-		m.Policy = &kubemqpb.QueueMessagePolicy{}
-	}
-	return m.Policy
-}
+func (qm *QueueMessage) pb() *kubemqpb.QueueMessage { return queuemsg.Of(&qm.QueueMessage) }
 
 // wire returns the message to send with the client id filled in.
 func (qm *QueueMessage) wire(clientID string) *kubemqpb.QueueMessage {
-	m := qm.pb()
-	if m.ClientID != "" {
-		clientID = m.ClientID
-	}
-	return &kubemqpb.QueueMessage{
-		MessageID: m.MessageID, ClientID: clientID, Channel: m.Channel, Metadata: m.Metadata, Body: m.Body,
-		Tags: m.Tags, Policy: m.Policy, Topic: m.Topic, Partition: m.Partition, PartitionKey: m.PartitionKey,
-	}
+	return queuemsg.Wire(qm.pb(), clientID)
 }
 
 func (qm *QueueMessage) sequence() uint64 {
@@ -77,81 +58,68 @@ func (qm *QueueMessage) sequence() uint64 {
 	return qm.Attributes.Sequence
 }
 
+// set applies f to the wire message; the setters return its result.
+func (qm *QueueMessage) set(f queuemsg.Field) *QueueMessage {
+	queuemsg.Set(&qm.QueueMessage, f)
+	return qm
+}
+
 // SetId sets the message id; the server generates one when it is empty.
 func (qm *QueueMessage) SetId(id string) *QueueMessage {
-	qm.pb().MessageID = id
-	return qm
+	return qm.set(queuemsg.ID(id))
 }
 
 // SetClientId sets the sender's client id (default: the client's).
 func (qm *QueueMessage) SetClientId(clientId string) *QueueMessage {
-	qm.pb().ClientID = clientId
-	return qm
+	return qm.set(queuemsg.ClientID(clientId))
 }
 
 // SetChannel sets the queue.
 func (qm *QueueMessage) SetChannel(channel string) *QueueMessage {
-	qm.pb().Channel = channel
-	return qm
+	return qm.set(queuemsg.Channel(channel))
 }
 
 // SetMetadata sets the metadata; a message needs metadata or a body.
 func (qm *QueueMessage) SetMetadata(metadata string) *QueueMessage {
-	qm.pb().Metadata = metadata
-	return qm
+	return qm.set(queuemsg.Metadata(metadata))
 }
 
 // SetBody sets the body; a message needs metadata or a body.
 func (qm *QueueMessage) SetBody(body []byte) *QueueMessage {
-	qm.pb().Body = body
-	return qm
+	return qm.set(queuemsg.Body(body))
 }
 
 // SetTags replaces the tags with a copy of tags.
 func (qm *QueueMessage) SetTags(tags map[string]string) *QueueMessage {
-	m := qm.pb()
-	m.Tags = make(map[string]string, len(tags))
-	for k, v := range tags {
-		m.Tags[k] = v
-	}
-	return qm
+	return qm.set(queuemsg.Tags(tags))
 }
 
 // AddTag adds one tag.
 func (qm *QueueMessage) AddTag(key, value string) *QueueMessage {
-	m := qm.pb()
-	if m.Tags == nil {
-		m.Tags = map[string]string{}
-	}
-	m.Tags[key] = value
-	return qm
+	return qm.set(queuemsg.Tag(key, value))
 }
 
 // SetPolicyExpirationSeconds sets after how many seconds the message expires
 // unreceived (0: never).
 func (qm *QueueMessage) SetPolicyExpirationSeconds(sec int) *QueueMessage {
-	qm.policy().ExpirationSeconds = int32(sec)
-	return qm
+	return qm.set(queuemsg.ExpirationSeconds(sec))
 }
 
 // SetPolicyDelaySeconds sets how many seconds the message stays invisible
 // after it is sent.
 func (qm *QueueMessage) SetPolicyDelaySeconds(sec int) *QueueMessage {
-	qm.policy().DelaySeconds = int32(sec)
-	return qm
+	return qm.set(queuemsg.DelaySeconds(sec))
 }
 
 // SetPolicyMaxReceiveCount sets how many times the message may be delivered
 // before it moves to MaxReceiveQueue (or is dropped without one).
 func (qm *QueueMessage) SetPolicyMaxReceiveCount(max int) *QueueMessage {
-	qm.policy().MaxReceiveCount = int32(max)
-	return qm
+	return qm.set(queuemsg.MaxReceiveCount(max))
 }
 
 // SetPolicyMaxReceiveQueue sets the dead-letter queue.
 func (qm *QueueMessage) SetPolicyMaxReceiveQueue(channel string) *QueueMessage {
-	qm.policy().MaxReceiveQueue = channel
-	return qm
+	return qm.set(queuemsg.MaxReceiveQueue(channel))
 }
 
 func (qm *QueueMessage) begin(reason string) error {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -93,8 +93,8 @@ func (h *histogram) mean() time.Duration {
 	return time.Duration(h.sum / int64(h.n))
 }
 
-// benchResult is one line of the result table: one phase of a scenario.
-type benchResult struct {
+// Result is one line of the result table: one phase of a scenario.
+type Result struct {
 	Name        string  `json:"name"`
 	Publishers  int     `json:"publishers"`
 	Subscribers int     `json:"subscribers"`
@@ -107,14 +107,14 @@ type benchResult struct {
 	MBPerSec    float64 `json:"mb_per_sec"`
 	// LatencyOf says what one latency sample measures.
 	LatencyOf string          `json:"latency_of,omitempty"`
-	Latency   *latencySummary `json:"latency_ms,omitempty"`
+	Latency   *LatencySummary `json:"latency_ms,omitempty"`
 	FirstErr  string          `json:"first_error,omitempty"`
 
 	hist *histogram
 }
 
-// latencySummary is in milliseconds.
-type latencySummary struct {
+// LatencySummary is in milliseconds.
+type LatencySummary struct {
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
 	P99  float64 `json:"p99"`
@@ -123,7 +123,7 @@ type latencySummary struct {
 }
 
 // finish computes the rates and the latency summary.
-func (r *benchResult) finish(elapsed time.Duration, h *histogram) {
+func (r *Result) finish(elapsed time.Duration, h *histogram) {
 	r.Seconds = elapsed.Seconds()
 	if r.Seconds > 0 {
 		r.MsgsPerSec = float64(r.Messages) / r.Seconds
@@ -132,7 +132,7 @@ func (r *benchResult) finish(elapsed time.Duration, h *histogram) {
 	r.hist = h
 	if h != nil && h.n > 0 {
 		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
-		r.Latency = &latencySummary{
+		r.Latency = &LatencySummary{
 			P50: ms(h.percentile(50)), P90: ms(h.percentile(90)), P99: ms(h.percentile(99)),
 			Max: ms(time.Duration(h.max)), Mean: ms(h.mean()),
 		}
@@ -140,7 +140,7 @@ func (r *benchResult) finish(elapsed time.Duration, h *histogram) {
 }
 
 // writeTable prints the results as an aligned table.
-func writeTable(w io.Writer, results []benchResult) error {
+func writeTable(w io.Writer, results []Result) error {
 	extra := false
 	for _, r := range results {
 		extra = extra || r.Errors > 0 || r.Lost > 0

@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/heraldmq/herald/client"
+)
+
+// events streams events from the publishers to every subscriber: one line
+// for the events received, or for those sent when there are no
+// subscribers.
+func (b *Bench) events(ctx context.Context, pubs, subs []*client.Client) ([]Result, error) {
+	total := int64(b.cfg.Count)
+	s := b.newSubscribers(len(subs), b.prog)
+	defer s.close()
+	if err := s.events(subs, b.channel); err != nil {
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	err := warmup(ctx, "subscribers", func(ctx context.Context) error {
+		return pubs[0].E().SetChannel(b.channel).SetMetadata(warmupMetadata).Send(ctx)
+	}, s.allReady)
+	if err != nil {
+		return nil, err
+	}
+
+	p := b.phase(ctx, "events", pubs)
+	p.take = b.chunk()
+	if len(subs) > 0 { // the subscribers move the bar
+		total *= int64(len(subs))
+		p.prog, p.bar = nil, false
+		b.prog.start("events", total, b.cfg.Duration)
+	}
+	p.start = b.eventsStream
+	start := time.Now()
+	sent := p.run(ctx)
+	sent.Publishers = len(pubs)
+	if len(subs) == 0 {
+		return []Result{sent}, nil
+	}
+	want := sent.Messages * int64(len(subs))
+	s.wait(ctx, want)
+	r := s.result(ctx, "events", start, b.cfg.Size, want)
+	r.Publishers, r.Subscribers = len(pubs), len(subs)
+	r.Errors, r.FirstErr = sent.Errors, sent.FirstErr
+	return []Result{r}, nil
+}
+
+// eventsStream starts a publisher that streams events (SendEventsStream);
+// a message is done once it is queued on the stream.
+func (b *Bench) eventsStream(ctx context.Context, w *worker) (func(context.Context, int), func()) {
+	events, errs := make(chan *client.Event, takeChunk), make(chan error, 64)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		w.c.StreamEvents(ctx, events, errs)
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case err := <-errs:
+				w.fail(err, 1)
+			case <-done:
+				return
+			}
+		}
+	})
+	step := func(_ context.Context, k int) {
+		for range k {
+			body, tags := b.stamp()
+			select {
+			case events <- w.c.E().SetChannel(b.channel).SetMetadata(benchMetadata).SetBody(body).SetTags(tags):
+				w.did(1, 0)
+			case <-done:
+				w.stop()
+				return
+			}
+		}
+	}
+	return step, func() {
+		close(events) // StreamEvents sends what is queued, then returns
+		wg.Wait()
+	}
+}
+
+// eventsStore streams events to be stored and waits for each result; with
+// subscribers, a second line for their delivery.
+func (b *Bench) eventsStore(ctx context.Context, pubs, subs []*client.Client) ([]Result, error) {
+	s := b.newSubscribers(len(subs), b.prog)
+	defer s.close()
+	if err := s.eventsStore(subs, b.channel); err != nil {
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	err := warmup(ctx, "subscribers", func(ctx context.Context) error {
+		_, err := pubs[0].ES().SetChannel(b.channel).SetMetadata(warmupMetadata).Send(ctx)
+		return err
+	}, s.allReady)
+	if err != nil {
+		return nil, err
+	}
+
+	p := b.phase(ctx, "events-store store", pubs)
+	p.take, p.latencyOf = b.chunk(), "store (send to stored result)"
+	p.start = b.eventsStoreStream
+	start := time.Now()
+	stored := p.run(ctx)
+	stored.Publishers = len(pubs)
+	if len(subs) == 0 {
+		return []Result{stored}, nil
+	}
+	want := stored.Messages * int64(len(subs))
+	b.prog.start("events-store receive", want, 0)
+	b.prog.add(s.received())
+	s.wait(ctx, want)
+	recv := s.result(ctx, "events-store receive", start, b.cfg.Size, want)
+	recv.Publishers, recv.Subscribers = len(pubs), len(subs)
+	return []Result{stored, recv}, nil
+}
+
+// eventsStoreStream starts a publisher that streams events
+// (SendEventsStream with Store) with at most --batch of them waiting for
+// their result; a message is done when its "stored" result comes, and its
+// latency is from send to result.
+func (b *Bench) eventsStoreStream(ctx context.Context, w *worker) (func(context.Context, int), func()) {
+	window := b.cfg.Batch
+	events := make(chan *client.EventStore, window)
+	results := make(chan *client.EventStoreResult, window)
+	errs := make(chan error, 64)
+	slots := make(chan struct{}, window)
+	var mu sync.Mutex
+	pending := make(map[string]time.Time, window)
+
+	streamDone := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(streamDone)
+		w.c.StreamEventsStore(ctx, events, results, errs)
+	})
+	handle := func(res *client.EventStoreResult) {
+		now := time.Now()
+		mu.Lock()
+		t0, known := pending[res.Id]
+		delete(pending, res.Id)
+		mu.Unlock()
+		if known {
+			select {
+			case <-slots:
+			default:
+			}
+		}
+		if !res.Sent || res.Err != nil {
+			err := res.Err
+			if err == nil {
+				err = errors.New("event not stored")
+			}
+			w.fail(err, 1)
+			return
+		}
+		var d time.Duration
+		if known {
+			d = now.Sub(t0)
+		}
+		w.did(1, d)
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case res := <-results:
+				handle(res)
+			case err := <-errs:
+				if !errors.Is(err, client.ErrSubscriptionInterrupted) {
+					w.fail(err, 0)
+				}
+			case <-streamDone:
+				for { // results delivered just before the stream returned
+					select {
+					case res := <-results:
+						handle(res)
+					default:
+						return
+					}
+				}
+			}
+		}
+	})
+	n := 0
+	step := func(_ context.Context, k int) {
+		for range k {
+			select {
+			case slots <- struct{}{}:
+			case <-streamDone:
+				w.stop()
+				return
+			}
+			id := fmt.Sprintf("%s-%d-%d", b.runID, w.i, n)
+			n++
+			body, tags := b.stamp()
+			ev := w.c.ES().SetId(id).SetChannel(b.channel).SetMetadata(benchMetadata).SetBody(body).SetTags(tags)
+			mu.Lock()
+			pending[id] = time.Now()
+			mu.Unlock()
+			select {
+			case events <- ev:
+			case <-streamDone:
+				w.stop()
+				return
+			}
+		}
+	}
+	return step, func() {
+		close(events) // StreamEventsStore waits for the outstanding results
+		wg.Wait()
+	}
+}

@@ -14,18 +14,12 @@ import (
 // for the events received, or for those sent when there are no
 // subscribers.
 func (b *Bench) events(ctx context.Context, pubs, subs []*client.Client) ([]Result, error) {
-	total := int64(b.cfg.Count)
-	s := b.newSubscribers(len(subs), b.prog)
-	defer s.close()
-	if err := s.events(subs, b.channel); err != nil {
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	err := warmup(ctx, "subscribers", func(ctx context.Context) error {
-		return pubs[0].E().SetChannel(b.channel).SetMetadata(warmupMetadata).Send(ctx)
-	}, s.allReady)
+	s, err := b.listenEvents(ctx, pubs[0], subs, b.prog)
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
+	total := int64(b.cfg.Count)
 
 	p := b.phase(ctx, "events", pubs)
 	p.take = b.chunk()
@@ -90,18 +84,11 @@ func (b *Bench) eventsStream(ctx context.Context, w *worker) (func(context.Conte
 // eventsStore streams events to be stored and waits for each result; with
 // subscribers, a second line for their delivery.
 func (b *Bench) eventsStore(ctx context.Context, pubs, subs []*client.Client) ([]Result, error) {
-	s := b.newSubscribers(len(subs), b.prog)
-	defer s.close()
-	if err := s.eventsStore(subs, b.channel); err != nil {
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	err := warmup(ctx, "subscribers", func(ctx context.Context) error {
-		_, err := pubs[0].ES().SetChannel(b.channel).SetMetadata(warmupMetadata).Send(ctx)
-		return err
-	}, s.allReady)
+	s, err := b.listenEventsStore(ctx, pubs[0], subs, b.prog)
 	if err != nil {
 		return nil, err
 	}
+	defer s.close()
 
 	p := b.phase(ctx, "events-store store", pubs)
 	p.take, p.latencyOf = b.chunk(), "store (send to stored result)"

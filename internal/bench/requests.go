@@ -12,20 +12,32 @@ import (
 // requests sends commands, or queries, one at a time from each publisher;
 // the subscribers answer them as one group.
 func (b *Bench) requests(ctx context.Context, pubs, subs []*client.Client, queries bool) ([]Result, error) {
-	stop, err := b.respond(subs, b.channel, queries)
-	defer stop()
+	stop, err := b.responders(ctx, pubs[0], subs, queries)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.awaitResponders(ctx, pubs[0], b.channel, queries); err != nil {
-		return nil, err
-	}
+	defer stop()
 	p := b.phase(ctx, b.scenario, pubs)
 	p.latencyOf = "round trip"
 	p.start = each(func(ctx context.Context, w *worker, _ int) { b.request(ctx, w, b.channel, queries) })
 	r := p.run(ctx)
 	r.Publishers, r.Subscribers = len(pubs), len(subs)
 	return []Result{r}, nil
+}
+
+// responders starts subs answering the commands, or queries, of the run's
+// channel and waits until they answer a probe from c. The func it returns
+// stops them.
+func (b *Bench) responders(ctx context.Context, c *client.Client, subs []*client.Client, queries bool) (func(), error) {
+	stop, err := b.respond(subs, b.channel, queries)
+	if err == nil {
+		err = b.awaitResponders(ctx, c, b.channel, queries)
+	}
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // respond subscribes subs to the commands, or queries, of channel as the

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,7 @@ func (s *subscribers) events(subs []*client.Client, channel string) error {
 	for i, c := range subs {
 		msgs, err := c.SubscribeToEvents(s.ctx, channel, "", nil)
 		if err != nil {
-			return err
+			return fmt.Errorf("subscribe: %w", err)
 		}
 		consume(s, i, msgs, func(e *client.Event) (string, []byte, map[string]string) { return e.Metadata, e.Body, e.Tags })
 	}
@@ -47,13 +48,49 @@ func (s *subscribers) eventsStore(subs []*client.Client, channel string) error {
 	for i, c := range subs {
 		msgs, err := c.SubscribeToEventsStore(s.ctx, channel, "", nil, client.StartFromNewEvents())
 		if err != nil {
-			return err
+			return fmt.Errorf("subscribe: %w", err)
 		}
 		consume(s, i, msgs, func(e *client.EventStoreReceive) (string, []byte, map[string]string) {
 			return e.Metadata, e.Body, e.Tags
 		})
 	}
 	return nil
+}
+
+// listenEvents subscribes subs to the events of the run's channel and
+// waits until each has received a probe that c publishes.
+func (b *Bench) listenEvents(ctx context.Context, c *client.Client, subs []*client.Client, prog *progress) (*subscribers, error) {
+	s := b.newSubscribers(len(subs), prog)
+	err := s.events(subs, b.channel)
+	if err == nil {
+		err = warmup(ctx, "subscribers", func(ctx context.Context) error {
+			return c.E().SetChannel(b.channel).SetMetadata(warmupMetadata).Send(ctx)
+		}, s.allReady)
+	}
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// listenEventsStore subscribes subs to the events stored in the run's
+// channel from now on and waits until each has received a probe that c
+// stores.
+func (b *Bench) listenEventsStore(ctx context.Context, c *client.Client, subs []*client.Client, prog *progress) (*subscribers, error) {
+	s := b.newSubscribers(len(subs), prog)
+	err := s.eventsStore(subs, b.channel)
+	if err == nil {
+		err = warmup(ctx, "subscribers", func(ctx context.Context) error {
+			_, err := c.ES().SetChannel(b.channel).SetMetadata(warmupMetadata).Send(ctx)
+			return err
+		}, s.allReady)
+	}
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // consume reads msgs for subscriber i; read returns the metadata, body and

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/heraldmq/herald/internal/bench"
 )
@@ -38,6 +39,14 @@ func newBenchCmd() *cobra.Command {
   commands       publishers send commands one at a time, subscribers answer them
                  (as one group); latency per round trip
   queries        as commands, with queries whose responses echo the body
+  soak           every pattern at once (events, events store, queues,
+                 commands, queries) for --duration (default 10m) at --rate
+                 (default 100 msg/s in all), sampling the server's RSS,
+                 goroutines, open files and store size every --interval from
+                 --metrics-url, --pid and --data-dir; one line per pattern
+                 and direction, then first/after warm-up/last/max of each
+                 resource and the slope of RSS; --csv and --plot write the
+                 samples and a chart
 
 A run sends --count messages in all (default 10000) or runs for --duration;
 with both, whichever ends first. Each publisher and subscriber has its own
@@ -47,7 +56,8 @@ bytes (1 MB = 10^6 bytes). Channels the run creates are named
 herald-bench-<scenario>-<id> and deleted afterwards, unless --keep.`,
 		Example: `  herald bench queues --count 100000 --batch 100
   herald bench events --publishers 4 --subscribers 4 --duration 30s --size 256
-  herald bench commands --publishers 8 --subscribers 2 --json`,
+  herald bench commands --publishers 8 --subscribers 2 --json
+  herald bench soak --duration 1h --metrics-url http://localhost:8080/metrics --data-dir ./herald-data --csv soak.csv --plot soak.png`,
 		Args:      rangeArgs(1, 1, "SCENARIO"),
 		ValidArgs: bench.Scenarios,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,8 +72,25 @@ herald-bench-<scenario>-<id> and deleted afterwards, unless --keep.`,
 				return err
 			}
 			fs := cmd.Flags()
+			if err := scenarioFlags(cfg.Scenario, fs); err != nil {
+				return err
+			}
 			if fs.Changed("duration") && !fs.Changed("count") {
 				cfg.Count = 0
+			}
+			if cfg.Scenario == "soak" {
+				if !fs.Changed("count") {
+					cfg.Count = 0
+				}
+				if !fs.Changed("duration") {
+					cfg.Duration = bench.DefaultSoakDuration
+				}
+				if !fs.Changed("rate") {
+					cfg.Rate = bench.DefaultSoakRate
+				}
+				if !cf.json {
+					cfg.Log = cmd.ErrOrStderr()
+				}
 			}
 			cfg.Dial, cfg.Address, cfg.Transport, cfg.ClientID = cf.dial, cf.target(), cf.transport, cf.clientID
 			if !cf.json && (progress || isTerminal(cmd.ErrOrStderr())) {
@@ -112,8 +139,32 @@ herald-bench-<scenario>-<id> and deleted afterwards, unless --keep.`,
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "timeout of one call or request")
 	fs.BoolVar(&progress, "progress", false, "draw the progress bar even when stderr is not a terminal")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the channel the run created")
+	fs.DurationVar(&cfg.Interval, "interval", bench.DefaultInterval, "soak: time between two samples of the server")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "soak: samples left out of the RSS slope (default: a fifth of --duration, at most 1m)")
+	fs.StringVar(&cfg.MetricsURL, "metrics-url", "", "soak: the server's Prometheus metrics, e.g. http://localhost:8080/metrics")
+	fs.IntVar(&cfg.PID, "pid", 0, "soak: the server's process id, to read its RSS and open files from /proc")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "soak: the server's data directory, to sum the size of its store")
+	fs.StringVar(&cfg.CSV, "csv", "", "soak: write the samples to this CSV file")
+	fs.StringVar(&cfg.Plot, "plot", "", "soak: draw RSS and goroutines over time in this PNG file")
 	fs.SortFlags = false
 	return cmd
+}
+
+// scenarioOnly are the flags of one scenario.
+var scenarioOnly = map[string][]string{
+	"soak": {"interval", "warmup", "metrics-url", "pid", "data-dir", "csv", "plot"},
+}
+
+// scenarioFlags refuses the flags of another scenario.
+func scenarioFlags(scenario string, fs *pflag.FlagSet) error {
+	for s, names := range scenarioOnly {
+		for _, n := range names {
+			if s != scenario && fs.Changed(n) {
+				return fmt.Errorf("--%s is a flag of scenario %s", n, s)
+			}
+		}
+	}
+	return nil
 }
 
 // isTerminal reports whether w is a character device such as a terminal.

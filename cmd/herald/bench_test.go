@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,9 @@ import (
 func TestBench(t *testing.T) {
 	newCLIServer(t)
 	for _, scenario := range bench.Scenarios {
+		if scenario == "soak" {
+			continue // its own subtest below
+		}
 		t.Run(scenario, func(t *testing.T) {
 			r := runCLI(t, "", "bench", scenario, "--count", "200", "--size", "64", "--batch", "20",
 				"--publishers", "2", "--subscribers", "2", "--json").ok(t)
@@ -86,6 +92,26 @@ func TestBench(t *testing.T) {
 			t.Errorf("bench printed %q", r.stdout)
 		}
 	})
+	t.Run("Soak", func(t *testing.T) {
+		csv := filepath.Join(t.TempDir(), "soak.csv")
+		r := runCLI(t, "", "bench", "soak", "--duration", "1500ms", "--interval", "500ms", "--rate", "50", "--size", "64",
+			"--pid", strconv.Itoa(os.Getpid()), "--csv", csv).ok(t)
+		if !strings.HasPrefix(r.stdout, "scenario ") || !strings.Contains(r.stdout, "\nqueries ") ||
+			!strings.Contains(r.stdout, "\nrss ") || !strings.Contains(r.stdout, "RSS slope after warm-up (300ms): ") {
+			t.Errorf("soak printed:\n%s", r.stdout)
+		}
+		if !strings.HasPrefix(r.stderr, "herald bench soak: ") || !strings.Contains(r.stderr, "\nsoak 0s: rss ") {
+			t.Errorf("soak wrote on stderr:\n%s", r.stderr)
+		}
+		if b, err := os.ReadFile(csv); err != nil || strings.Count(string(b), "\n") < 4 {
+			t.Errorf("csv %q (%v)", b, err)
+		}
+		r = runCLI(t, "", "bench", "soak", "--duration", "1s", "--interval", "300ms", "--pid", strconv.Itoa(os.Getpid()), "--json").ok(t)
+		var rep bench.Report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Soak == nil || rep.Soak.Samples < 3 || len(rep.Results) != 8 || r.stderr != "" {
+			t.Errorf("soak --json printed %q (%v), stderr %q", r.stdout, err, r.stderr)
+		}
+	})
 	t.Run("Refused", func(t *testing.T) {
 		for _, tt := range []struct {
 			args []string
@@ -99,6 +125,9 @@ func TestBench(t *testing.T) {
 			{[]string{"bench", "ping", "--publishers", "0"}, "invalid --publishers 0"},
 			{[]string{"bench", "ping", "--address", "127.0.0.1:1"}, "herald: bench ping: connect to 127.0.0.1:1: "},
 			{[]string{"bench", "ping", "--transport", "rest", "--address", "127.0.0.1:1"}, "herald: bench ping: connect to http://127.0.0.1:1: "},
+			{[]string{"bench", "queues", "--pid", "1"}, "--pid is a flag of scenario soak"},
+			{[]string{"bench", "soak"}, "scenario soak needs --metrics-url, --pid or --data-dir"},
+			{[]string{"bench", "soak", "--pid", "1", "--count", "5"}, "--count does not apply"},
 		} {
 			r := runCLI(t, "", tt.args...)
 			if r.code != 1 || !strings.HasSuffix(r.stderr, "\n") || !strings.Contains(r.stderr, tt.want) || r.stdout != "" {

@@ -24,10 +24,19 @@ import (
 
 // Scenarios are the workloads Run knows, in the order herald bench lists
 // them.
-var Scenarios = []string{"ping", "events", "events-store", "queues", "queues-stream", "commands", "queries"}
+var Scenarios = []string{"ping", "events", "events-store", "queues", "queues-stream", "commands", "queries", "soak"}
 
-// DefaultCount is the number of messages of a run without a duration.
-const DefaultCount = 10000
+// Defaults of herald bench's flags that are not those of Go's zero values.
+const (
+	// DefaultCount is the number of messages of a run without a duration.
+	DefaultCount = 10000
+	// DefaultSoakDuration and DefaultSoakRate are soak's when --duration
+	// and --rate are not given.
+	DefaultSoakDuration = 10 * time.Minute
+	DefaultSoakRate     = 100
+	// DefaultInterval is the time between two samples of soak.
+	DefaultInterval = 5 * time.Second
+)
 
 const (
 	// benchMetadata marks measured messages, warmupMetadata the probes sent
@@ -72,9 +81,25 @@ type Config struct {
 	Timeout     time.Duration // --timeout: of one call or request
 	Keep        bool          // --keep: do not delete the channel the run created
 
+	// Soak samples the server every Interval (--interval) from MetricsURL
+	// (--metrics-url, Prometheus text), PID (--pid, /proc) and DataDir
+	// (--data-dir, the size of the store), one of them at least. Samples
+	// before Warmup (--warmup; 0: a fifth of Duration, at most a minute)
+	// are left out of the RSS slope. CSV and Plot, when not empty, are
+	// files for the samples (--csv) and a PNG chart of them (--plot).
+	Interval   time.Duration
+	Warmup     time.Duration
+	MetricsURL string
+	PID        int
+	DataDir    string
+	CSV        string
+	Plot       string
+
 	// Progress, when not nil, is where a progress bar is drawn while a
 	// phase runs (a terminal: it redraws one line).
 	Progress io.Writer
+	// Log, when not nil, gets a line for each sample of soak.
+	Log io.Writer
 }
 
 // Check reports the first invalid value of c, naming its flag. Scenario ping
@@ -111,6 +136,8 @@ func (c *Config) Check() error {
 		}
 	case "ping":
 		c.Subscribers = 0
+	case "soak":
+		return c.checkSoak()
 	}
 	return nil
 }
@@ -154,8 +181,11 @@ func (b *Bench) Describe() string {
 	if b.cfg.Rate > 0 {
 		bound += fmt.Sprintf(" at %d msg/s", b.cfg.Rate)
 	}
-	if b.scenario == "ping" {
+	switch b.scenario {
+	case "ping":
 		return fmt.Sprintf("herald bench ping: %s (%s), %s, %s", b.cfg.Address, b.cfg.Transport, bound, plural(b.cfg.Publishers, "client"))
+	case "soak":
+		return b.describeSoak()
 	}
 	return fmt.Sprintf("herald bench %s: %s (%s), channel %s, %s of %d bytes, batch %d, %s, %s",
 		b.scenario, b.cfg.Address, b.cfg.Transport, b.channel, bound, b.cfg.Size, b.cfg.Batch,
@@ -241,6 +271,9 @@ func (b *Bench) Run(ctx context.Context) (*Report, error) {
 		results, err = b.queues(ctx, pubs, subs, true)
 	case "commands", "queries":
 		results, err = b.requests(ctx, pubs, subs, b.scenario == "queries")
+	case "soak":
+		rep.Soak = &SoakReport{}
+		results, err = b.soak(ctx, pubs, subs, rep.Soak)
 	}
 	b.prog.end()
 	rep.Results = results
@@ -270,18 +303,20 @@ func (b *Bench) cleanup(c *client.Client) {
 	if !b.created || b.cfg.Keep {
 		return
 	}
-	var typ string
+	var types []string
 	switch b.scenario {
 	case "queues", "queues-stream":
-		typ = client.ChannelTypeQueues
+		types = []string{client.ChannelTypeQueues}
 	case "events-store":
-		typ = client.ChannelTypeEventsStore
-	default:
-		return
+		types = []string{client.ChannelTypeEventsStore}
+	case "soak":
+		types = []string{client.ChannelTypeQueues, client.ChannelTypeEventsStore}
 	}
-	ctx, cancel := context.WithTimeout(b.life, b.cfg.Timeout)
-	defer cancel()
-	if err := client.DeleteChannel(ctx, c, b.cfg.ClientID, b.channel, typ); err != nil {
-		b.warnings = append(b.warnings, fmt.Sprintf("delete %s channel %s: %s", typ, b.channel, oneLine(err)))
+	for _, typ := range types {
+		ctx, cancel := context.WithTimeout(b.life, b.cfg.Timeout)
+		if err := client.DeleteChannel(ctx, c, b.cfg.ClientID, b.channel, typ); err != nil {
+			b.warnings = append(b.warnings, fmt.Sprintf("delete %s channel %s: %s", typ, b.channel, oneLine(err)))
+		}
+		cancel()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,6 +17,7 @@ type progress struct {
 	count atomic.Int64
 	stop  chan struct{}
 	done  chan struct{}
+	mu    sync.Mutex // serialises the writes to w
 }
 
 func newProgress(w io.Writer) *progress { return &progress{w: w} }
@@ -39,7 +41,9 @@ func (p *progress) start(phase string, total int64, duration time.Duration) {
 		for {
 			select {
 			case <-stop:
+				p.mu.Lock()
 				fmt.Fprint(p.w, "\r\033[K")
+				p.mu.Unlock()
 				return
 			case <-t.C:
 				p.draw(phase, total, duration, time.Since(begin))
@@ -62,6 +66,8 @@ func (p *progress) draw(phase string, total int64, duration, elapsed time.Durati
 	fill := int(frac * width)
 	bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
 	rate := float64(n) / max(elapsed.Seconds(), 1e-9)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "\r\033[K%-22s [%s] %3.0f%% %d msgs %.0f msg/s %.1fs", phase, bar, frac*100, n, rate, elapsed.Seconds())
 }
 
@@ -72,4 +78,15 @@ func (p *progress) end() {
 		<-p.done
 		p.stop = nil
 	}
+}
+
+// println writes line to w; when w is where the bar is drawn, it clears
+// the bar first, which comes back at its next tick.
+func (p *progress) println(w io.Writer, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w == p.w {
+		line = "\r\033[K" + line
+	}
+	fmt.Fprintln(w, line)
 }

@@ -121,9 +121,11 @@ type Report struct {
 	Batch           int       `json:"batch"`
 	Started         time.Time `json:"started"`
 	Results         []Result  `json:"results"`
+	// Soak is the sampling part of scenario soak.
+	Soak *SoakReport `json:"soak,omitempty"`
 }
 
-// err reports failed calls of the run.
+// Err reports the failed calls of the run, nil when there were none.
 func (r *Report) Err() error {
 	var n int64
 	first := ""
@@ -140,7 +142,13 @@ func (r *Report) Err() error {
 }
 
 // WriteText prints the report as herald bench does without --json: a table
-// with one line per result.
+// with one line per result, then the samples of soak.
 func (r *Report) WriteText(w io.Writer) error {
-	return writeTable(w, r.Results)
+	if err := writeTable(w, r.Results); err != nil {
+		return err
+	}
+	if r.Soak != nil {
+		return r.Soak.writeText(w)
+	}
+	return nil
 }

@@ -47,6 +47,10 @@ func newBenchCmd() *cobra.Command {
                  and direction, then first/after warm-up/last/max of each
                  resource and the slope of RSS; --csv and --plot write the
                  samples and a chart
+  channels       --messages to each of --channels new queues, then to as many
+                 new events-store channels, from --clients clients; first-send
+                 and send latency of each kind, then the time of listing the
+                 channels and of QueuesInfo
 
 A run sends --count messages in all (default 10000) or runs for --duration;
 with both, whichever ends first. Each publisher and subscriber has its own
@@ -57,7 +61,8 @@ herald-bench-<scenario>-<id> and deleted afterwards, unless --keep.`,
 		Example: `  herald bench queues --count 100000 --batch 100
   herald bench events --publishers 4 --subscribers 4 --duration 30s --size 256
   herald bench commands --publishers 8 --subscribers 2 --json
-  herald bench soak --duration 1h --metrics-url http://localhost:8080/metrics --data-dir ./herald-data --csv soak.csv --plot soak.png`,
+  herald bench soak --duration 1h --metrics-url http://localhost:8080/metrics --data-dir ./herald-data --csv soak.csv --plot soak.png
+  herald bench channels --channels 1000 --clients 32`,
 		Args:      rangeArgs(1, 1, "SCENARIO"),
 		ValidArgs: bench.Scenarios,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -146,21 +151,34 @@ herald-bench-<scenario>-<id> and deleted afterwards, unless --keep.`,
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "soak: the server's data directory, to sum the size of its store")
 	fs.StringVar(&cfg.CSV, "csv", "", "soak: write the samples to this CSV file")
 	fs.StringVar(&cfg.Plot, "plot", "", "soak: draw RSS and goroutines over time in this PNG file")
+	fs.IntVar(&cfg.Channels, "channels", bench.DefaultChannels, "channels: queues, and events-store channels, to create")
+	fs.IntVar(&cfg.Messages, "messages", bench.DefaultMessages, "channels: messages to send to each channel")
+	fs.IntVar(&cfg.Clients, "clients", bench.DefaultClients, "channels: concurrent clients")
+	fs.StringVar(&cfg.Prefix, "prefix", "", "channels: prefix of the channel names (default: herald-bench-channels-<id>)")
 	fs.SortFlags = false
 	return cmd
 }
 
 // scenarioOnly are the flags of one scenario.
 var scenarioOnly = map[string][]string{
-	"soak": {"interval", "warmup", "metrics-url", "pid", "data-dir", "csv", "plot"},
+	"soak":     {"interval", "warmup", "metrics-url", "pid", "data-dir", "csv", "plot"},
+	"channels": {"channels", "messages", "clients", "prefix"},
 }
 
-// scenarioFlags refuses the flags of another scenario.
+// scenarioFlags refuses the flags of another scenario, and those that do
+// not apply to channels.
 func scenarioFlags(scenario string, fs *pflag.FlagSet) error {
 	for s, names := range scenarioOnly {
 		for _, n := range names {
 			if s != scenario && fs.Changed(n) {
 				return fmt.Errorf("--%s is a flag of scenario %s", n, s)
+			}
+		}
+	}
+	if scenario == "channels" {
+		for _, n := range []string{"publishers", "subscribers", "count", "duration", "rate", "batch", "channel"} {
+			if fs.Changed(n) {
+				return fmt.Errorf("--%s does not apply to scenario channels", n)
 			}
 		}
 	}

@@ -17,8 +17,8 @@ import (
 func TestBench(t *testing.T) {
 	newCLIServer(t)
 	for _, scenario := range bench.Scenarios {
-		if scenario == "soak" {
-			continue // its own subtest below
+		if scenario == "soak" || scenario == "channels" {
+			continue // their own subtests below
 		}
 		t.Run(scenario, func(t *testing.T) {
 			r := runCLI(t, "", "bench", scenario, "--count", "200", "--size", "64", "--batch", "20",
@@ -112,6 +112,19 @@ func TestBench(t *testing.T) {
 			t.Errorf("soak --json printed %q (%v), stderr %q", r.stdout, err, r.stderr)
 		}
 	})
+	t.Run("Channels", func(t *testing.T) {
+		r := runCLI(t, "", "bench", "channels", "--channels", "10", "--messages", "2", "--clients", "3", "--json").ok(t)
+		var rep bench.Report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Channels == nil || len(rep.Channels.Calls) != 3 ||
+			len(rep.Results) != 4 || rep.Results[1].Messages != 20 || rep.Results[3].Messages != 20 || rep.Publishers != 3 {
+			t.Errorf("channels --json printed %q (%v)", r.stdout, err)
+		}
+		r = runCLI(t, "", "bench", "channels", "--channels", "4", "--prefix", "bench-cli").ok(t)
+		if !strings.Contains(r.stdout, "\nevents-store first send ") || !strings.Contains(r.stdout, "\nlist-channels events_store ") ||
+			!strings.Contains(r.stderr, "channels bench-cli-{q,es}-<i>") {
+			t.Errorf("channels printed:\n%s\n%s", r.stdout, r.stderr)
+		}
+	})
 	t.Run("Refused", func(t *testing.T) {
 		for _, tt := range []struct {
 			args []string
@@ -126,8 +139,11 @@ func TestBench(t *testing.T) {
 			{[]string{"bench", "ping", "--address", "127.0.0.1:1"}, "herald: bench ping: connect to 127.0.0.1:1: "},
 			{[]string{"bench", "ping", "--transport", "rest", "--address", "127.0.0.1:1"}, "herald: bench ping: connect to http://127.0.0.1:1: "},
 			{[]string{"bench", "queues", "--pid", "1"}, "--pid is a flag of scenario soak"},
+			{[]string{"bench", "soak", "--channels", "5"}, "--channels is a flag of scenario channels"},
 			{[]string{"bench", "soak"}, "scenario soak needs --metrics-url, --pid or --data-dir"},
 			{[]string{"bench", "soak", "--pid", "1", "--count", "5"}, "--count does not apply"},
+			{[]string{"bench", "channels", "--publishers", "2"}, "--publishers does not apply to scenario channels"},
+			{[]string{"bench", "channels", "--messages", "0"}, "invalid --messages 0"},
 		} {
 			r := runCLI(t, "", tt.args...)
 			if r.code != 1 || !strings.HasSuffix(r.stderr, "\n") || !strings.Contains(r.stderr, tt.want) || r.stdout != "" {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldmq/herald/client"
@@ -24,7 +25,7 @@ import (
 
 // Scenarios are the workloads Run knows, in the order herald bench lists
 // them.
-var Scenarios = []string{"ping", "events", "events-store", "queues", "queues-stream", "commands", "queries", "soak"}
+var Scenarios = []string{"ping", "events", "events-store", "queues", "queues-stream", "commands", "queries", "soak", "channels"}
 
 // Defaults of herald bench's flags that are not those of Go's zero values.
 const (
@@ -36,6 +37,11 @@ const (
 	DefaultSoakRate     = 100
 	// DefaultInterval is the time between two samples of soak.
 	DefaultInterval = 5 * time.Second
+	// DefaultChannels, DefaultMessages and DefaultClients are the load of
+	// scenario channels.
+	DefaultChannels = 1000
+	DefaultMessages = 3
+	DefaultClients  = 32
 )
 
 const (
@@ -95,6 +101,15 @@ type Config struct {
 	CSV        string
 	Plot       string
 
+	// Scenario channels sends Messages (--messages) to each of Channels
+	// (--channels) new queues and as many new events-store channels, from
+	// Clients (--clients) clients; the channels are named Prefix-q-<i> and
+	// Prefix-es-<i> (--prefix; empty: herald-bench-channels-<id>).
+	Channels int
+	Messages int
+	Clients  int
+	Prefix   string
+
 	// Progress, when not nil, is where a progress bar is drawn while a
 	// phase runs (a terminal: it redraws one line).
 	Progress io.Writer
@@ -118,7 +133,7 @@ func (c *Config) Check() error {
 		return fmt.Errorf("invalid --count %d: want 0 or more", c.Count)
 	case c.Duration < 0:
 		return fmt.Errorf("invalid --duration %v: want 0 or more", c.Duration)
-	case c.Count == 0 && c.Duration == 0:
+	case c.Count == 0 && c.Duration == 0 && c.Scenario != "channels":
 		return errors.New("a run needs --count or --duration")
 	case c.Size < 0 || c.Size > 64<<20:
 		return fmt.Errorf("invalid --size %d: want 0 to %d bytes", c.Size, 64<<20)
@@ -138,6 +153,8 @@ func (c *Config) Check() error {
 		c.Subscribers = 0
 	case "soak":
 		return c.checkSoak()
+	case "channels":
+		return c.checkChannels()
 	}
 	return nil
 }
@@ -154,6 +171,9 @@ type Bench struct {
 
 	life    context.Context // the clients live in it
 	clients []*client.Client
+
+	mu           sync.Mutex
+	madeChannels [][2]string // type and name of the channels scenario channels sent to
 }
 
 // New checks cfg and prepares a run of it.
@@ -164,6 +184,12 @@ func New(cfg Config) (*Bench, error) {
 	b := &Bench{cfg: cfg, scenario: cfg.Scenario, channel: cfg.Channel, runID: strings.ToLower(rand.Text()[14:])}
 	if b.channel == "" {
 		b.channel, b.created = "herald-bench-"+cfg.Scenario+"-"+b.runID, true
+	}
+	if cfg.Scenario == "channels" {
+		b.channel = cfg.Prefix
+		if b.channel == "" {
+			b.channel = "herald-bench-channels-" + b.runID
+		}
 	}
 	b.prog = newProgress(cfg.Progress)
 	return b, nil
@@ -186,6 +212,8 @@ func (b *Bench) Describe() string {
 		return fmt.Sprintf("herald bench ping: %s (%s), %s, %s", b.cfg.Address, b.cfg.Transport, bound, plural(b.cfg.Publishers, "client"))
 	case "soak":
 		return b.describeSoak()
+	case "channels":
+		return b.describeChannels()
 	}
 	return fmt.Sprintf("herald bench %s: %s (%s), channel %s, %s of %d bytes, batch %d, %s, %s",
 		b.scenario, b.cfg.Address, b.cfg.Transport, b.channel, bound, b.cfg.Size, b.cfg.Batch,
@@ -246,11 +274,16 @@ func (b *Bench) Run(ctx context.Context) (*Report, error) {
 		Publishers: b.cfg.Publishers, Subscribers: b.cfg.Subscribers, Count: b.cfg.Count,
 		DurationSeconds: b.cfg.Duration.Seconds(), Rate: b.cfg.Rate, Size: b.cfg.Size, Batch: b.cfg.Batch, Started: time.Now().UTC(),
 	}
-	pubs, err := b.dialAll("pub", b.cfg.Publishers)
+	npub, nsub := b.cfg.Publishers, b.cfg.Subscribers
+	if b.scenario == "channels" {
+		npub, nsub = b.cfg.Clients, 0
+		rep.Publishers, rep.Subscribers, rep.Count = npub, nsub, 0
+	}
+	pubs, err := b.dialAll("pub", npub)
 	if err != nil {
 		return nil, err
 	}
-	subs, err := b.dialAll("sub", b.cfg.Subscribers)
+	subs, err := b.dialAll("sub", nsub)
 	if err != nil {
 		return nil, err
 	}
@@ -274,10 +307,17 @@ func (b *Bench) Run(ctx context.Context) (*Report, error) {
 	case "soak":
 		rep.Soak = &SoakReport{}
 		results, err = b.soak(ctx, pubs, subs, rep.Soak)
+	case "channels":
+		rep.Channels = &ChannelsReport{}
+		results, err = b.channels(ctx, pubs, rep.Channels)
 	}
 	b.prog.end()
 	rep.Results = results
-	b.cleanup(pubs[0])
+	if b.scenario == "channels" {
+		b.deleteChannels(pubs)
+	} else {
+		b.cleanup(pubs[0])
+	}
 	if err != nil && ctx.Err() != nil && len(results) > 0 {
 		err = nil // interrupted: report what ran
 	}

@@ -21,7 +21,7 @@ func testConfig(srv *heraldtest.Server, scenario string) Config {
 		},
 		Address: srv.Addr, Transport: "grpc", ClientID: "bench-test",
 		Publishers: 1, Subscribers: 1, Count: DefaultCount, Size: 1024, Batch: 100, Timeout: 10 * time.Second,
-		Interval: DefaultInterval,
+		Interval: DefaultInterval, Channels: DefaultChannels, Messages: DefaultMessages, Clients: DefaultClients,
 	}
 }
 

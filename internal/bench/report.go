@@ -121,8 +121,9 @@ type Report struct {
 	Batch           int       `json:"batch"`
 	Started         time.Time `json:"started"`
 	Results         []Result  `json:"results"`
-	// Soak is the sampling part of scenario soak.
-	Soak *SoakReport `json:"soak,omitempty"`
+	// Soak and Channels are the parts of the scenarios of that name.
+	Soak     *SoakReport     `json:"soak,omitempty"`
+	Channels *ChannelsReport `json:"channels,omitempty"`
 }
 
 // Err reports the failed calls of the run, nil when there were none.
@@ -135,6 +136,16 @@ func (r *Report) Err() error {
 			first = res.FirstErr
 		}
 	}
+	if r.Channels != nil {
+		for _, c := range r.Channels.Calls {
+			if c.Error != "" {
+				n++
+				if first == "" {
+					first = c.Error
+				}
+			}
+		}
+	}
 	if n == 0 {
 		return nil
 	}
@@ -142,13 +153,17 @@ func (r *Report) Err() error {
 }
 
 // WriteText prints the report as herald bench does without --json: a table
-// with one line per result, then the samples of soak.
+// with one line per result, then the samples of soak or the calls of
+// channels.
 func (r *Report) WriteText(w io.Writer) error {
 	if err := writeTable(w, r.Results); err != nil {
 		return err
 	}
-	if r.Soak != nil {
+	switch {
+	case r.Soak != nil:
 		return r.Soak.writeText(w)
+	case r.Channels != nil:
+		return r.Channels.writeText(w)
 	}
 	return nil
 }

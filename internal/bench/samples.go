@@ -264,13 +264,15 @@ func (c *csvFile) close() error {
 }
 
 // Series summarises one resource over a soak. Sizes are in bytes.
+// AfterWarmup is the first sample at the end of the warm-up or later, nil
+// when the soak ended before.
 type Series struct {
-	Name        string  `json:"name"`
-	Unit        string  `json:"unit"`
-	First       float64 `json:"first"`
-	AfterWarmup float64 `json:"after_warmup"`
-	Last        float64 `json:"last"`
-	Max         float64 `json:"max"`
+	Name        string   `json:"name"`
+	Unit        string   `json:"unit"`
+	First       float64  `json:"first"`
+	AfterWarmup *float64 `json:"after_warmup"`
+	Last        float64  `json:"last"`
+	Max         float64  `json:"max"`
 }
 
 // SoakReport is the sampling part of a soak's report.
@@ -314,13 +316,11 @@ func (r *SoakReport) summarise(samples []sample, warmup time.Duration) {
 			continue
 		}
 		ser := Series{Name: res.name, Unit: res.unit, First: float64(res.get(known[0])), Last: float64(res.get(known[len(known)-1]))}
-		ser.AfterWarmup = ser.Last
-		found := false
 		for _, s := range known {
 			v := float64(res.get(s))
 			ser.Max = max(ser.Max, v)
-			if !found && s.elapsed >= warmup {
-				ser.AfterWarmup, found = v, true
+			if ser.AfterWarmup == nil && s.elapsed >= warmup {
+				ser.AfterWarmup = &v
 			}
 		}
 		r.Series = append(r.Series, ser)
@@ -375,7 +375,11 @@ func (r *SoakReport) writeText(w io.Writer) error {
 			}
 			return strconv.FormatFloat(v, 'f', 0, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ReplaceAll(s.Name, "_", " "), f(s.First), f(s.AfterWarmup), f(s.Last), f(s.Max))
+		warm := "-"
+		if s.AfterWarmup != nil {
+			warm = f(*s.AfterWarmup)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ReplaceAll(s.Name, "_", " "), f(s.First), warm, f(s.Last), f(s.Max))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -87,15 +87,15 @@ func TestSoakSummary(t *testing.T) {
 		t.Fatalf("series %+v", r.Series)
 	}
 	rss := r.Series[0]
-	if rss.First != 100<<20 || rss.AfterWarmup != 106<<20 || rss.Last != 130<<20 || rss.Max != 500<<20 {
+	if rss.First != 100<<20 || rss.AfterWarmup == nil || *rss.AfterWarmup != 106<<20 || rss.Last != 130<<20 || rss.Max != 500<<20 {
 		t.Errorf("rss %+v", rss)
 	}
 	// 3 MiB every half minute after the warm-up: 6 MiB per minute.
 	if r.RSSSlope == nil || math.Abs(*r.RSSSlope-6) > 1e-9 || r.SlopeSamples != 9 {
 		t.Errorf("slope %v over %d samples", r.RSSSlope, r.SlopeSamples)
 	}
-	r.summarise(samples[:1], 0)
-	if r.RSSSlope != nil {
-		t.Errorf("slope %v of one sample", *r.RSSSlope)
+	r.summarise(samples[:2], time.Minute)
+	if r.RSSSlope != nil || r.Series[0].AfterWarmup != nil {
+		t.Errorf("slope %v, after warm-up %v of a soak that ended in the warm-up", r.RSSSlope, r.Series[0].AfterWarmup)
 	}
 }

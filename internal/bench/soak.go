@@ -338,8 +338,8 @@ func (s *soakSampler) run(ctx context.Context, start time.Time) {
 // take reads the sources and adds a sample.
 func (s *soakSampler) take(ctx context.Context) {
 	smp, err := s.probe.read(ctx)
-	if err != nil && ctx.Err() != nil {
-		return // interrupted
+	if ctx.Err() != nil {
+		return // interrupted or stopped: stop takes the last sample
 	}
 	smp.elapsed = smp.at.Sub(s.start)
 	smp.done, smp.errors = s.counts()

@@ -302,15 +302,16 @@ func (b *Bench) newSoakSampler(ctx context.Context, rep *SoakReport) (*soakSampl
 	cfg := &b.cfg
 	rep.IntervalSeconds, rep.WarmupSeconds, rep.Sources = cfg.Interval.Seconds(), cfg.warmup().Seconds(), cfg.sources()
 	rep.CSV, rep.Plot = cfg.CSV, cfg.Plot
-	s := &soakSampler{b: b, rep: rep, probe: &probe{metricsURL: cfg.MetricsURL, pid: cfg.PID, dataDir: cfg.DataDir, http: &http.Client{}}}
-	if _, err := s.probe.read(ctx); err != nil {
-		return nil, fmt.Errorf("sample the server: %w", err)
+	s := &soakSampler{b: b, rep: rep, probe: &probe{metricsURL: cfg.MetricsURL, pid: cfg.PID, dataDir: cfg.DataDir, http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}}
+	_, err := s.probe.read(ctx)
+	if err != nil {
+		err = fmt.Errorf("sample the server: %w", err)
+	} else if cfg.CSV != "" {
+		s.csv, err = createCSV(cfg.CSV)
 	}
-	var err error
-	if cfg.CSV != "" {
-		if s.csv, err = createCSV(cfg.CSV); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		s.probe.http.CloseIdleConnections()
+		return nil, err
 	}
 	return s, nil
 }
@@ -365,6 +366,7 @@ func (s *soakSampler) add(smp sample, err error) {
 // stop ends the sampling, takes the last sample and summarises them all;
 // the error is that of the CSV file, failed samples are warnings.
 func (s *soakSampler) stop() error {
+	defer s.probe.http.CloseIdleConnections()
 	if s.cancel == nil { // never ran
 		if s.csv != nil {
 			return s.csv.close()

@@ -114,92 +114,118 @@ func (b *Bench) eventsStore(ctx context.Context, pubs, subs []*client.Client) ([
 // latency is from send to result.
 func (b *Bench) eventsStoreStream(ctx context.Context, w *worker) (func(context.Context, int), func()) {
 	window := b.cfg.Batch
-	events := make(chan *client.EventStore, window)
-	results := make(chan *client.EventStoreResult, window)
-	errs := make(chan error, 64)
-	slots := make(chan struct{}, window)
-	var mu sync.Mutex
-	pending := make(map[string]time.Time, window)
-
-	streamDone := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer close(streamDone)
-		w.c.StreamEventsStore(ctx, events, results, errs)
+	s := &storeStream{
+		b: b, w: w,
+		events:  make(chan *client.EventStore, window),
+		results: make(chan *client.EventStoreResult, window),
+		errs:    make(chan error, 64),
+		slots:   make(chan struct{}, window),
+		pending: make(map[string]time.Time, window),
+		done:    make(chan struct{}),
+	}
+	s.wg.Go(func() {
+		defer close(s.done)
+		w.c.StreamEventsStore(ctx, s.events, s.results, s.errs)
 	})
-	handle := func(res *client.EventStoreResult) {
-		now := time.Now()
-		mu.Lock()
-		t0, known := pending[res.Id]
-		delete(pending, res.Id)
-		mu.Unlock()
-		if known {
-			select {
-			case <-slots:
-			default:
-			}
-		}
-		if !res.Sent || res.Err != nil {
-			err := res.Err
-			if err == nil {
-				err = errors.New("event not stored")
-			}
-			w.fail(err, 1)
+	s.wg.Go(s.read)
+	return s.send, s.end
+}
+
+// storeStream is the events-store stream of one publisher.
+type storeStream struct {
+	b       *Bench
+	w       *worker
+	events  chan *client.EventStore
+	results chan *client.EventStoreResult
+	errs    chan error
+	slots   chan struct{} // one per event waiting for its result
+	done    chan struct{} // closed when the stream returned
+	wg      sync.WaitGroup
+	n       int // events sent
+
+	mu      sync.Mutex
+	pending map[string]time.Time // send time by event id
+}
+
+// send is the step: it sends k events, each once a slot is free.
+func (s *storeStream) send(_ context.Context, k int) {
+	for range k {
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.done:
+			s.w.stop()
 			return
 		}
-		var d time.Duration
-		if known {
-			d = now.Sub(t0)
+		id := fmt.Sprintf("%s-%d-%d", s.b.runID, s.w.i, s.n)
+		s.n++
+		body, tags := s.b.stamp()
+		ev := s.w.c.ES().SetId(id).SetChannel(s.b.channel).SetMetadata(benchMetadata).SetBody(body).SetTags(tags)
+		s.mu.Lock()
+		s.pending[id] = time.Now()
+		s.mu.Unlock()
+		select {
+		case s.events <- ev:
+		case <-s.done:
+			s.w.stop()
+			return
 		}
-		w.did(1, d)
 	}
-	wg.Go(func() {
-		for {
-			select {
-			case res := <-results:
-				handle(res)
-			case err := <-errs:
-				if !errors.Is(err, client.ErrSubscriptionInterrupted) {
-					w.fail(err, 0)
+}
+
+// read handles the results and errors of the stream until it returned.
+func (s *storeStream) read() {
+	for {
+		select {
+		case res := <-s.results:
+			s.handle(res)
+		case err := <-s.errs:
+			if !errors.Is(err, client.ErrSubscriptionInterrupted) {
+				s.w.fail(err, 0)
+			}
+		case <-s.done:
+			for { // results delivered just before the stream returned
+				select {
+				case res := <-s.results:
+					s.handle(res)
+				default:
+					return
 				}
-			case <-streamDone:
-				for { // results delivered just before the stream returned
-					select {
-					case res := <-results:
-						handle(res)
-					default:
-						return
-					}
-				}
-			}
-		}
-	})
-	n := 0
-	step := func(_ context.Context, k int) {
-		for range k {
-			select {
-			case slots <- struct{}{}:
-			case <-streamDone:
-				w.stop()
-				return
-			}
-			id := fmt.Sprintf("%s-%d-%d", b.runID, w.i, n)
-			n++
-			body, tags := b.stamp()
-			ev := w.c.ES().SetId(id).SetChannel(b.channel).SetMetadata(benchMetadata).SetBody(body).SetTags(tags)
-			mu.Lock()
-			pending[id] = time.Now()
-			mu.Unlock()
-			select {
-			case events <- ev:
-			case <-streamDone:
-				w.stop()
-				return
 			}
 		}
 	}
-	return step, func() {
-		close(events) // StreamEventsStore waits for the outstanding results
-		wg.Wait()
+}
+
+// handle counts one result and frees its slot.
+func (s *storeStream) handle(res *client.EventStoreResult) {
+	now := time.Now()
+	s.mu.Lock()
+	t0, known := s.pending[res.Id]
+	delete(s.pending, res.Id)
+	s.mu.Unlock()
+	if known {
+		select {
+		case <-s.slots:
+		default:
+		}
 	}
+	if !res.Sent || res.Err != nil {
+		err := res.Err
+		if err == nil {
+			err = errors.New("event not stored")
+		}
+		s.w.fail(err, 1)
+		return
+	}
+	var d time.Duration
+	if known {
+		d = now.Sub(t0)
+	}
+	s.w.did(1, d)
+}
+
+// end closes the stream, which waits for the outstanding results, and
+// waits for its goroutines.
+func (s *storeStream) end() {
+	close(s.events)
+	s.wg.Wait()
 }

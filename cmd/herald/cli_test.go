@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldmq/herald/internal/bench"
 	"github.com/heraldmq/herald/server/heraldtest"
 )
 
@@ -542,7 +543,7 @@ func TestCLIOverREST(t *testing.T) {
 		t.Errorf("peek over REST printed %q", r.stdout)
 	}
 	r = runCLI(t, "", "bench", "queues", "--count", "50", "--batch", "10", "--json").ok(t)
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Transport != "rest" || len(rep.Results) != 2 || rep.Results[1].Messages != 50 {
 		t.Errorf("bench over REST printed %q (%v)", r.stdout, err)
 	}

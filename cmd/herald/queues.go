@@ -271,3 +271,11 @@ func newQueuesInfoCmd(cf *connFlags) *cobra.Command {
 	}
 	return cmd
 }
+
+// plural is "1 queue" or "n queues".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

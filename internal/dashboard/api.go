@@ -129,7 +129,7 @@ func (h *handler) buildOverview(ctx context.Context) (*overviewDoc, error) {
 		doc.Types = append(doc.Types, s)
 	}
 	slices.SortStableFunc(all, func(a, b Channel) int { return b.LastActivity.Compare(a.LastActivity) })
-	doc.Recent = all[:min(len(all), recentChannels)]
+	doc.Recent = nonNil(all[:min(len(all), recentChannels)])
 	if doc.Traffic != nil {
 		doc.Rates = h.rates.observe(doc.Time, *doc.Traffic)
 	}

@@ -185,8 +185,10 @@ func (h *handler) apiFunc(f func(w http.ResponseWriter, r *http.Request) error) 
 		if r.Context().Err() != nil && status >= 500 {
 			return // the caller went away
 		}
-		if status >= 500 {
+		if status == http.StatusInternalServerError {
 			h.log.Warn("dashboard API call failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			h.log.Debug("dashboard API call refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		}
 		writeJSON(w, status, map[string]string{"error": err.Error()})
 	})

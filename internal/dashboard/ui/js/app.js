@@ -129,11 +129,11 @@ async function start() {
   const signout = document.getElementById('signout');
   signout.addEventListener('click', () => { setToken(''); location.reload(); });
   window.addEventListener('hashchange', route);
+  route();
   try {
     const s = await api('GET', 'api/session');
     signout.hidden = !(s && s.auth && token());
   } catch { /* shown by the indicator */ }
-  route();
 }
 
 start();

@@ -44,7 +44,7 @@ export function mount(view, _params, ctx) {
   });
 
   function render(doc) {
-    const node = doc.nodes[0];
+    const node = (doc.nodes || [])[0];
     if (node) ctx.setHost(node.host);
     sub.textContent = node
       ? `${node.version ? 'Herald ' + node.version.replace(/^.*\+herald\./, '') : 'Broker'} on ${node.host}` +
@@ -58,7 +58,8 @@ export function mount(view, _params, ctx) {
     const activeCh = types.reduce((a, t) => a + t.active, 0);
     const known = types.some((t) => t.clients >= 0);
     const clients = known ? types.reduce((a, t) => a + Math.max(0, t.clients), 0) : (node && node.clients >= 0 ? node.clients : null);
-    const last = doc.rates.length ? doc.rates[doc.rates.length - 1] : null;
+    const rates = doc.rates || [];
+    const last = rates.length ? rates[rates.length - 1] : null;
     const tr = doc.traffic;
     replace(stats,
       stat('Channels', 'channels', f.num(totalCh), `${f.num(activeCh)} active`, { 'data-stat': 'channels' }),
@@ -70,7 +71,7 @@ export function mount(view, _params, ctx) {
       stat('Storage', 'disk', doc.storage ? f.bytes(doc.storage.bytes) : '—',
         doc.storage ? `${f.num(doc.storage.streams)} streams${doc.storage.partial ? ' · queues only' : ''}` : 'unknown', { 'data-stat': 'storage' }),
     );
-    chart.set(doc.rates);
+    chart.set(doc.rates || []);
     nowRates.textContent = last ? `now ${f.rate(last.in)} in · ${f.rate(last.out)} out` : '';
 
     replace(nodeBody, node ? h('dl.list-kv', { id: 'node-summary' },
@@ -105,7 +106,7 @@ export function mount(view, _params, ctx) {
       ], types, { attrs: { id: 'types-table' } }),
       totalCh ? h('div.card-body', bar) : null);
 
-    replace(recentBody, doc.recent.length
+    replace(recentBody, (doc.recent || []).length
       ? table([
         { label: 'Channel', cls: 'name', cell: (c) => h('a', { href: channelHref(c.type, c.name) }, c.name) },
         { label: 'Type', cell: (c) => typeBadge(c.type) },

@@ -379,6 +379,8 @@ func (h *handler) poll(w http.ResponseWriter, r *http.Request, f func(s *eventSt
 	if err != nil {
 		return nil // the connection is gone
 	}
+	stop := s.keepAlive() // the queue monitor may stay silent for long
+	defer stop()
 	t := time.NewTicker(h.cfg.Interval)
 	defer t.Stop()
 	for {

@@ -236,7 +236,9 @@ type Event struct {
 	Body     []byte            `json:"body"`
 	Tags     map[string]string `json:"tags,omitempty"`
 
-	// Filled on received events-store events.
+	// Filled on received events: Sequence for the events store only;
+	// Timestamp is when the event was stored, or for plain events when
+	// the dashboard received it.
 	Sequence  uint64    `json:"sequence,omitempty"`
 	Timestamp time.Time `json:"timestamp,omitzero"`
 }

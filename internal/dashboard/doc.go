@@ -23,6 +23,10 @@
 // QueuesInfo and the channel lists, so the dashboard also runs against a
 // remote Herald or KubeMQ.
 //
+// Event streams last as long as their requests: an http.Server's Shutdown
+// waits for them, so give the server a BaseContext that is cancelled when
+// shutting down (or call Close on it after Shutdown's deadline).
+//
 // # Authentication
 //
 // With Config.Authenticate set, every /api call must pass it; the token it

@@ -47,7 +47,7 @@ export function mount(view, _params, ctx) {
     const node = (doc.nodes || [])[0];
     if (node) ctx.setHost(node.host);
     sub.textContent = node
-      ? `${node.version ? 'Herald ' + node.version.replace(/^.*\+herald\./, '') : 'Broker'} on ${node.host}` +
+      ? `${brokerName(node.version)} on ${node.host}` +
         (node.startedAt ? ' · up ' + f.duration(Date.now() - new Date(node.startedAt).getTime()) : '')
       : 'No node information';
     problems.hidden = !doc.problems;
@@ -118,6 +118,14 @@ export function mount(view, _params, ctx) {
   }
 
   return () => { s.close(); chart.destroy(); };
+}
+
+// brokerName reads Herald's Ping version, "2.4.0+herald.0.1.0": Herald
+// 0.1.0; another broker's version is shown as it is.
+function brokerName(v) {
+  if (!v) return 'Broker';
+  const i = v.indexOf('+herald.');
+  return i >= 0 ? 'Herald ' + v.slice(i + 8) : 'Broker ' + v;
 }
 
 function listHref(type) { return '#/channels/' + type; }

@@ -71,7 +71,7 @@ func (i *testInfo) Nodes(ctx context.Context) ([]Node, error) {
 	for _, n := range t.Clients {
 		clients += n
 	}
-	return []Node{ProcessNode(i.host, "2.4.0+herald.test", "standalone", i.started, clients)}, nil
+	return []Node{ProcessNode(i.host, "2.4.0+herald.0.1.0-dev", "standalone", i.started, clients)}, nil
 }
 
 func (i *testInfo) Storage(ctx context.Context) (Storage, error) {

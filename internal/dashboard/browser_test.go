@@ -42,6 +42,9 @@ func chromiumPath(t *testing.T) string {
 		t.Skip("browser tests skipped in -short mode")
 	}
 	if p := os.Getenv("HERALD_CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("browser tests need Chromium: HERALD_CHROMIUM=%s: %v", p, err)
+		}
 		return p
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {

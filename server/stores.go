@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
+	"github.com/heraldmq/herald/internal/pattern/migrate"
 	"github.com/heraldmq/herald/internal/pattern/queues"
 	"github.com/heraldmq/herald/internal/pattern/registry"
 )
@@ -62,7 +63,11 @@ func (s *Server) openStores(ctx context.Context) error {
 	if s.cursors, err = s.eng.OpenKV(ctx, cursorsBucket, s.opts.CursorIdle); err != nil {
 		return fmt.Errorf("server: subscription cursors: %w", err)
 	}
-	return nil
+	_, err = migrate.FromV1(ctx, migrate.Config{
+		Engine: s.eng, Queues: s.qlog, Store: s.eslog, Sealed: s.sealed, Registry: s.reg, Cursors: s.cursors,
+		MaxAge: maxAge, AckWait: s.opts.QueueAckWait, CursorIdle: s.opts.CursorIdle, Logger: s.log,
+	})
+	return err
 }
 
 // closeStores stops the logs' writers and records where every channel's

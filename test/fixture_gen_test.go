@@ -19,11 +19,13 @@ import (
 
 // TestWriteDataDirFixture writes testdata/datadir-v1.tar.gz, the data
 // directory of the previous storage layout (one JetStream stream per
-// channel) that TestMigrateV1DataDir starts from. It was run once, at commit
-// 33b1cc8, before the shared-stream layout; run with a later Herald it would
-// write that Herald's own layout, which is not what the migration test needs.
+// channel) that TestMigrateV1DataDir starts from. It was run in a checkout
+// of commit b69563e, the last with that layout; run with a later Herald it
+// would write that Herald's own layout, which is not what the migration
+// test needs:
 //
-//	go test -tags fixture -run TestWriteDataDirFixture ./test
+//	git worktree add /tmp/v1 b69563e && cp test/fixture_gen_test.go /tmp/v1/test/
+//	(cd /tmp/v1 && go test -tags fixture -run TestWriteDataDirFixture ./test)
 func TestWriteDataDirFixture(t *testing.T) {
 	srv := heraldtest.NewServer(t)
 	cl := rawClient(t, srv)
@@ -42,13 +44,17 @@ func TestWriteDataDirFixture(t *testing.T) {
 		Policy: &pb.QueueMessagePolicy{DelaySeconds: 43200}})
 	createChannel(t, cl, "queues", "mig.qempty")
 
-	// Events store: mig.es1 holds 5 events; client c1 read 3 of them, group
-	// g1 read 2, and the acked group view _herald.es.g2.mig.es1 took 1.
-	for i := 1; i <= 5; i++ {
-		esSend(t, cl, "mig.es1", "es1-"+string(rune('0'+i)))
-	}
-	esReadN(t, cl, "mig.es1", "c1", "", 3)
+	// Events store: mig.es1 holds 5 events; group g1 read the first 2,
+	// client c1 the first 3 (each before the later ones were stored, so
+	// their positions are exactly there), and the acked group view
+	// _herald.es.g2.mig.es1 took 1.
+	esSend(t, cl, "mig.es1", "es1-1")
+	esSend(t, cl, "mig.es1", "es1-2")
 	esReadN(t, cl, "mig.es1", "gen-g1", "g1", 2)
+	esSend(t, cl, "mig.es1", "es1-3")
+	esReadN(t, cl, "mig.es1", "c1", "", 3)
+	esSend(t, cl, "mig.es1", "es1-4")
+	esSend(t, cl, "mig.es1", "es1-5")
 	createChannel(t, cl, "queues", "_herald.es.g2.mig.es1", "herald.start", "first")
 	qWant(t, "group view", qTake(t, cl, "_herald.es.g2.mig.es1", 1, 2), []string{"es1-1"}, nil, nil)
 	// mig.sealed: two events, then sealed.

@@ -299,7 +299,9 @@ func (e *Engine) consumersFiltered(ctx context.Context, stream, subject string) 
 // StreamSummary describes one stream in a listing.
 type StreamSummary struct {
 	Name     string
+	Subjects []string
 	Metadata map[string]string
+	Sealed   bool
 	State    StreamState
 }
 
@@ -314,7 +316,7 @@ func (e *Engine) ListStreams(ctx context.Context, prefix string) ([]StreamSummar
 			continue
 		}
 		out = append(out, StreamSummary{
-			Name: info.Config.Name, Metadata: info.Config.Metadata,
+			Name: info.Config.Name, Subjects: info.Config.Subjects, Metadata: info.Config.Metadata, Sealed: info.Config.Sealed,
 			State: StreamState{
 				Msgs: info.State.Msgs, Bytes: info.State.Bytes, FirstSeq: info.State.FirstSeq,
 				LastSeq: info.State.LastSeq, LastTime: info.State.LastTime,
@@ -325,6 +327,29 @@ func (e *Engine) ListStreams(ctx context.Context, prefix string) ([]StreamSummar
 		return out, mapJSErr(err)
 	}
 	return out, nil
+}
+
+// ConsumerSummary describes a consumer of a stream.
+type ConsumerSummary struct {
+	Name     string
+	Durable  bool
+	AckFloor uint64 // stream sequence below which everything is settled
+}
+
+// ListConsumers lists the consumers of stream.
+func (e *Engine) ListConsumers(ctx context.Context, stream string) ([]ConsumerSummary, error) {
+	ctx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	st, err := e.stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	l := st.ListConsumers(ctx)
+	var out []ConsumerSummary
+	for ci := range l.Info() {
+		out = append(out, ConsumerSummary{Name: ci.Name, Durable: ci.Config.Durable != "", AckFloor: ci.AckFloor.Stream})
+	}
+	return out, mapJSErr(l.Err())
 }
 
 // DeleteConsumer removes a durable consumer; a missing one is not an error.

@@ -2,8 +2,6 @@ package eventsstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -11,27 +9,10 @@ import (
 	"time"
 
 	"github.com/heraldmq/herald/internal/engine"
+	"github.com/heraldmq/herald/internal/pattern/kmq"
 )
 
-// token is a readable prefix of s and a hash of it, valid in engine names
-// and key-value keys.
-func token(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= 48 {
-			break
-		}
-		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	b.WriteByte('_')
-	b.WriteString(hex.EncodeToString(sum[:8]))
-	return b.String()
-}
+func token(s string) string { return kmq.Token(s) }
 
 // CursorKey is the key of the position of client's subscription to
 // channel (without a group).

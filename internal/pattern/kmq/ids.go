@@ -2,7 +2,9 @@ package kmq
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 )
 
 // NewID returns a fresh random id (26 characters of base32) for events,
@@ -26,4 +28,26 @@ func NewUUID() string {
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
 	return string(s[:])
+}
+
+// Token is a readable prefix of s and a hash of it: unique per s, and valid
+// in engine stream and consumer names and in key-value keys, whatever s
+// holds. Channel, client and group names become parts of engine names
+// through it.
+func Token(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= 48 {
+			break
+		}
+		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	b.WriteByte('_')
+	b.WriteString(hex.EncodeToString(sum[:8]))
+	return b.String()
 }

@@ -2,8 +2,6 @@ package queues
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -89,24 +87,7 @@ func (q *queue) numLeases() int {
 // readable prefix of the name and a hash, unique per channel.
 func consumerName(channel string) string { return "Q_" + token(channel) }
 
-// token is a readable prefix of s and a hash of it, valid in engine names.
-func token(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= 48 {
-			break
-		}
-		if r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	b.WriteByte('_')
-	b.WriteString(hex.EncodeToString(sum[:8]))
-	return b.String()
-}
+func token(s string) string { return kmq.Token(s) }
 
 // queue returns the channel's state, creating it and its consumer. It does
 // not make the channel exist: receiving from a channel nobody sent to

@@ -240,6 +240,19 @@ func (r *Registry) List(kind string) []Record {
 	return out
 }
 
+// SetFloor records that channel's numbering continues after n (a channel
+// copied from elsewhere with its numbers).
+func (r *Registry) SetFloor(ctx context.Context, kind, name string, n uint64) error {
+	if _, err := r.Ensure(ctx, kind, name); err != nil {
+		return err
+	}
+	e := r.get(kind, name)
+	if e == nil {
+		return fmt.Errorf("registry: %s %q deleted meanwhile", kind, name)
+	}
+	return r.update(ctx, e, func(rec *Record) { rec.Last, rec.Reserved = max(rec.Last, n), max(rec.Reserved, n) })
+}
+
 // Seqs is the engine.SeqStore of the log of kind.
 func (r *Registry) Seqs(kind string) *Seqs { return &Seqs{r: r, kind: kind} }
 

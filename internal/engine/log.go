@@ -802,10 +802,16 @@ func (l *Log) Search(ctx context.Context, channel string, ok func(*RawMsg) bool)
 }
 
 // StreamSeqOf returns the stream sequence of the first message of channel
-// whose channel sequence is at least seq; when there is none, the stream
-// sequence after the channel's newest message (a consumer started there
-// gets only new messages).
+// whose channel sequence is at least seq; when there is none, a stream
+// sequence after every message of the channel stored so far (a consumer
+// started there gets only messages stored later).
 func (l *Log) StreamSeqOf(ctx context.Context, channel string, seq uint64) (uint64, error) {
+	// The stream's end is read first: a message of the channel stored
+	// after it has a higher sequence, one stored before it is found below.
+	st, err := l.e.StreamInfo(ctx, l.Stream(channel))
+	if err != nil {
+		return 0, err
+	}
 	m, err := l.Search(ctx, channel, func(m *RawMsg) bool { return m.ChanSeq >= seq })
 	if err != nil || m != nil {
 		if m == nil {
@@ -813,21 +819,13 @@ func (l *Log) StreamSeqOf(ctx context.Context, channel string, seq uint64) (uint
 		}
 		return m.Seq, nil
 	}
-	return l.After(ctx, channel)
-}
-
-// After returns the stream sequence after channel's newest message (or
-// after the stream's newest, for an empty channel).
-func (l *Log) After(ctx context.Context, channel string) (uint64, error) {
-	last, err := l.Last(ctx, channel)
-	if err != nil {
+	after := st.LastSeq + 1
+	if last, err := l.Last(ctx, channel); err != nil {
 		return 0, err
+	} else if last != nil {
+		after = max(after, last.Seq+1)
 	}
-	if last != nil {
-		return last.Seq + 1, nil
-	}
-	st, err := l.e.StreamInfo(ctx, l.Stream(channel))
-	return st.LastSeq + 1, err
+	return after, nil
 }
 
 // LastSeqs returns the last number stored of every channel this log stored

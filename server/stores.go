@@ -54,9 +54,10 @@ func (s *Server) openStores(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("server: events-store log: %w", err)
 	}
+	// Sealed channels only take copies, numbered as their originals.
 	if s.sealed, err = s.eng.OpenLog(ctx, engine.LogConfig{
 		Name: sealedLogName, Subject: sealedSubject, Shards: 1, KeepsLast: true,
-		Seqs: s.reg.Seqs(eventsstore.Kind), Metadata: map[string]string{"herald.type": "events_store_sealed"},
+		Seqs: engine.CopiesOnly{}, Metadata: map[string]string{"herald.type": "events_store_sealed"},
 	}); err != nil {
 		return fmt.Errorf("server: sealed events-store log: %w", err)
 	}

@@ -19,14 +19,14 @@ import (
 
 // herald is the herald binary run as a child process.
 type herald struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	dataDir string
 	addr    string
 	cmd     *exec.Cmd
 }
 
-func buildHerald(t *testing.T) string {
+func buildHerald(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "herald")
 	out, err := exec.Command("go", "build", "-o", bin, "../cmd/herald").CombinedOutput()
@@ -36,7 +36,7 @@ func buildHerald(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

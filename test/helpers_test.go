@@ -68,7 +68,7 @@ func eventually(t *testing.T, timeout time.Duration, fn func() error) {
 }
 
 // rawConn opens a plain gRPC connection to srv, closed at cleanup.
-func rawConn(t *testing.T, srv *heraldtest.Server) *grpc.ClientConn {
+func rawConn(t testing.TB, srv *heraldtest.Server) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -66,6 +66,16 @@ type SeqStore interface {
 	Reserve(ctx context.Context, channel string, upTo uint64) error
 }
 
+// CopiesOnly is the SeqStore of a log that only takes copies numbered as
+// their originals (Append.Seq): it keeps nothing and reserves everything.
+type CopiesOnly struct{}
+
+// Recover reports no floor and every number reserved.
+func (CopiesOnly) Recover(string) (floor, reserved uint64) { return 0, 1 << 62 }
+
+// Reserve does nothing.
+func (CopiesOnly) Reserve(context.Context, string, uint64) error { return nil }
+
 // LogConfig describes a log.
 type LogConfig struct {
 	Name    string // stream names are <Name>_<i>
@@ -899,20 +909,34 @@ func (l *Log) Count(ctx context.Context, channel string) (uint64, error) {
 	return l.e.CountSubjects(ctx, l.Stream(channel), l.Subject(channel))
 }
 
-// Lasts returns the newest message of every channel of the log that holds
-// one, in one request per shard.
-func (l *Log) Lasts(ctx context.Context) (map[string]*RawMsg, error) {
-	out := map[string]*RawMsg{}
-	for _, sh := range l.shards {
-		err := l.e.multiLast(ctx, sh.stream, sh.prefix+">", func(m *RawMsg) {
-			out[m.Subject[len(sh.prefix):]] = m
-		})
-		if err != nil {
-			return nil, err
+// Lasts returns the newest message of each of channels that holds one, in
+// a few batched reads per shard.
+func (l *Log) Lasts(ctx context.Context, channels []string) (map[string]*RawMsg, error) {
+	byShard := make([][]string, len(l.shards))
+	for _, ch := range channels {
+		i := shardOf(ch, len(l.shards))
+		byShard[i] = append(byShard[i], l.shards[i].prefix+ch)
+	}
+	out := make(map[string]*RawMsg, len(channels))
+	for i, subjects := range byShard {
+		sh := l.shards[i]
+		for len(subjects) > 0 {
+			n := min(len(subjects), multiLastMax)
+			err := l.e.multiLast(ctx, sh.stream, subjects[:n], func(m *RawMsg) {
+				out[m.Subject[len(sh.prefix):]] = m
+			})
+			if err != nil {
+				return nil, err
+			}
+			subjects = subjects[n:]
 		}
 	}
 	return out, nil
 }
+
+// multiLastMax is the most subjects the engine answers in one multi-last
+// read.
+const multiLastMax = 1024
 
 // Purge removes every message of channel.
 func (l *Log) Purge(ctx context.Context, channel string) error {

@@ -358,7 +358,11 @@ func TestLogCountsAndLasts(t *testing.T) {
 	if err != nil || len(counts) != 10 {
 		t.Fatalf("counts %v %v", counts, err)
 	}
-	lasts, err := l.Lasts(context.Background())
+	var names []string
+	for c := range 10 {
+		names = append(names, fmt.Sprintf("n.%d", c))
+	}
+	lasts, err := l.Lasts(context.Background(), names)
 	if err != nil || len(lasts) != 10 {
 		t.Fatalf("lasts %v %v", lasts, err)
 	}

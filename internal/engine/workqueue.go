@@ -237,13 +237,13 @@ func (e *Engine) SubjectCounts(ctx context.Context, stream, filter string) (map[
 	return info.State.Subjects, nil
 }
 
-// multiLast hands fn the newest message of every subject of stream
-// matching filter (one batched direct get, answered as a stream of
-// messages ending with an end-of-batch status).
-func (e *Engine) multiLast(ctx context.Context, stream, filter string, fn func(*RawMsg)) error {
+// multiLast hands fn the newest message of each of subjects of stream (one
+// batched direct get, answered as a stream of messages ending with an
+// end-of-batch status).
+func (e *Engine) multiLast(ctx context.Context, stream string, subjects []string, fn func(*RawMsg)) error {
 	ctx, cancel := ctxOrTimeout(ctx)
 	defer cancel()
-	req, _ := json.Marshal(map[string]any{"multi_last": []string{filter}, "batch": multiLastBatch})
+	req, _ := json.Marshal(map[string]any{"multi_last": subjects, "batch": len(subjects)})
 	inbox := nats.NewInbox()
 	sub, err := e.nc.SubscribeSync(inbox)
 	if err != nil {
@@ -273,9 +273,6 @@ func directMsg(m *nats.Msg) *RawMsg {
 	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
 	return &RawMsg{Subject: m.Header.Get(jetstream.SubjectHeader), Seq: seq, ChanSeq: chanSeqOf(m.Header), Time: t, Data: m.Data, header: m.Header}
 }
-
-// multiLastBatch is the most subjects one multi-last get may answer.
-const multiLastBatch = 1 << 20
 
 // consumersFiltered lists the durable consumers of stream whose filter is
 // subject.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 	"strings"
+
+	"github.com/heraldmq/herald/internal/pattern/registry"
 )
 
 // QueueInfo describes one queue channel.
@@ -94,16 +96,24 @@ func (s *Service) state(ctx context.Context, want map[string]bool) ([]chanState,
 	if err != nil {
 		return nil, err
 	}
-	lasts, err := s.log.Lasts(ctx)
-	if err != nil {
-		return nil, err
-	}
 	written := s.log.LastSeqs()
-	var out []chanState
+	var recs []registry.Record
+	var unknown []string // channels whose last sequence only their newest message tells
 	for _, rec := range s.reg.List(Kind) {
 		if len(want) > 0 && !want[rec.Name] {
 			continue
 		}
+		recs = append(recs, rec)
+		if written[rec.Name] == 0 && counts[rec.Name] > 0 {
+			unknown = append(unknown, rec.Name)
+		}
+	}
+	lasts, err := s.log.Lasts(ctx, unknown)
+	if err != nil {
+		return nil, err
+	}
+	var out []chanState
+	for _, rec := range recs {
 		c := chanState{name: rec.Name, count: counts[rec.Name], last: written[rec.Name]}
 		if m := lasts[rec.Name]; m != nil {
 			c.last = max(c.last, m.ChanSeq)

@@ -43,7 +43,7 @@ type Log interface {
 	Next(ctx context.Context, channel string, seq uint64) (*engine.RawMsg, error)
 	First(ctx context.Context, channel string) (*engine.RawMsg, error)
 	Counts(ctx context.Context) (map[string]uint64, error)
-	Lasts(ctx context.Context) (map[string]*engine.RawMsg, error)
+	Lasts(ctx context.Context, channels []string) (map[string]*engine.RawMsg, error)
 	Firsts(ctx context.Context, channels []string) (map[string]*engine.RawMsg, error)
 	// LastSeqs returns the last sequence stored per channel since start.
 	LastSeqs() map[string]uint64

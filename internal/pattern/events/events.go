@@ -155,9 +155,10 @@ func (s *Service) Send(ev *Event) (string, error) {
 		encodeBufs.Put(bp)
 	}
 	if err != nil {
+		s.cfg.Stats.Error(stats.Events, stats.Send, ev.Channel, ev.ClientID)
 		return ev.ID, err
 	}
-	s.cfg.Stats.In(stats.Events, ev.Channel, len(ev.Body))
+	s.cfg.Stats.In(stats.Events, ev.Channel, ev.ClientID, len(ev.Body))
 	return ev.ID, nil
 }
 
@@ -195,12 +196,12 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*E
 		return err
 	}
 	defer es.Unsubscribe()
-	defer s.cfg.Stats.Subscribed(stats.Events, sub.Channel)()
+	defer s.cfg.Stats.Subscribed(stats.Events, sub.Channel, sub.ClientID)()
 	return buf.Drain(ctx, func(ev *Event) error {
 		if err := send(ev); err != nil {
 			return err
 		}
-		s.cfg.Stats.Out(stats.Events, ev.Channel, len(ev.Body))
+		s.cfg.Stats.Out(stats.Events, ev.Channel, sub.ClientID, len(ev.Body))
 		return nil
 	})
 }

@@ -263,10 +263,10 @@ func (s *Service) SendAsync(ctx context.Context, ev *Event) *Pending {
 			return &Pending{ID: ev.ID, err: err}
 		}
 	}
-	ch, n, seal := ev.Channel, len(ev.Body), ev.Tags[SealTag] == "true"
+	ch, n, client, seal := ev.Channel, len(ev.Body), ev.ClientID, ev.Tags[SealTag] == "true"
 	f := s.log.Append(ctx, engine.Append{Channel: ev.Channel, Data: ev.Encode(), MsgID: s.msgID(ev)})
 	return &Pending{ID: ev.ID, f: f, done: func(ctx context.Context) error {
-		s.cfg.Stats.In(Kind, ch, n)
+		s.cfg.Stats.In(Kind, ch, client, n)
 		if seal {
 			return s.Seal(ctx, ch)
 		}

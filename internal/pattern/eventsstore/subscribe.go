@@ -51,7 +51,7 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 	}
 	signal, release := s.watch(sub.Channel)
 	defer release()
-	defer s.cfg.Stats.Subscribed(Kind, sub.Channel)()
+	defer s.cfg.Stats.Subscribed(Kind, sub.Channel, sub.ClientID)()
 	// next is the channel sequence the subscription continues at.
 	var (
 		pos  *cursorState
@@ -158,7 +158,7 @@ func (s *Service) read(ctx context.Context, l Log, sub *Subscription, key string
 		if pos != nil {
 			s.advance(pos, r.Sequence)
 		}
-		s.cfg.Stats.Out(Kind, sub.Channel, len(r.Body))
+		s.cfg.Stats.Out(Kind, sub.Channel, sub.ClientID, len(r.Body))
 	}
 }
 

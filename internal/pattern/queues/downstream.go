@@ -76,7 +76,7 @@ func (ds *Downstream) get(ctx context.Context, r GetRequest) (string, []*Message
 		r.MaxItems = defaultDownstreamItems
 	}
 	r.Wait = max(r.Wait, time.Second)
-	got, _, err := ds.s.lease(ctx, leaseRequest{Channel: r.Channel, Max: r.MaxItems, Wait: r.Wait, Order: expiryFirst})
+	got, _, err := ds.s.lease(ctx, leaseRequest{Client: r.ClientID, Channel: r.Channel, Max: r.MaxItems, Wait: r.Wait, Order: expiryFirst})
 	if err != nil {
 		if ctx.Err() != nil {
 			err = kmq.ErrPollCanceled

@@ -22,7 +22,7 @@ const (
 // take turns a fetched message into a lease, or settles it when it must not
 // be delivered: dead-lettered (its receive count is used up) or expired
 // (removed and counted). It returns nil for settled messages.
-func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, order checkOrder, expired *int32) *delivery {
+func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, order checkOrder, client string, expired *int32) *delivery {
 	m, shown := q.src.message(sm)
 	d := &delivery{q: q, sm: sm, msg: m, seq: sm.ChanSeq, shown: shown}
 	now := time.Now()
@@ -63,7 +63,7 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 	q.leases[d.seq] = d
 	q.lastUse = time.Now()
 	q.mu.Unlock()
-	q.stats.Out(Kind, q.name, len(m.Body))
+	q.stats.Out(Kind, q.name, client, len(m.Body))
 	return d
 }
 
@@ -73,7 +73,7 @@ const fetchChunk = 256
 // fetch collects up to max leases from q, waiting up to wait to fill the
 // batch (wait-to-fill). It stops early when the next message would take the
 // bodies past maxBytes.
-func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Duration, order checkOrder, maxBytes int) (ds []*delivery, expired int32, err error) {
+func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Duration, order checkOrder, client string, maxBytes int) (ds []*delivery, expired int32, err error) {
 	deadline := time.Now().Add(wait)
 	size := 0
 	full := false
@@ -97,7 +97,7 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 				full = true
 				return
 			}
-			if d := s.take(ctx, q, sm, order, &expired); d != nil {
+			if d := s.take(ctx, q, sm, order, client, &expired); d != nil {
 				ds = append(ds, d)
 				size += len(sm.Data)
 			}
@@ -233,7 +233,7 @@ func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResul
 		}
 		return s.peek(ctx, q, r.MaxMessages, wait)
 	}
-	ds, expired, err := s.lease(ctx, leaseRequest{Channel: r.Channel, Max: r.MaxMessages, Wait: wait, Order: deadLetterFirst})
+	ds, expired, err := s.lease(ctx, leaseRequest{Client: r.ClientID, Channel: r.Channel, Max: r.MaxMessages, Wait: wait, Order: deadLetterFirst})
 	if err != nil {
 		return nil, err
 	}
@@ -246,6 +246,7 @@ func (s *Service) Receive(ctx context.Context, r *ReceiveRequest) (*ReceiveResul
 
 // leaseRequest asks lease for messages of a validated channel.
 type leaseRequest struct {
+	Client  string // the receiver's client id
 	Channel string
 	Max     int
 	Wait    time.Duration
@@ -263,7 +264,7 @@ func (s *Service) lease(ctx context.Context, r leaseRequest) ([]*delivery, int32
 	}
 	q.addReceiver(1)
 	defer q.addReceiver(-1)
-	ds, expired, err := s.fetch(ctx, q, r.Max, r.Wait, r.Order, s.cfg.MaxReplyBytes)
+	ds, expired, err := s.fetch(ctx, q, r.Max, r.Wait, r.Order, r.Client, s.cfg.MaxReplyBytes)
 	if err == nil {
 		err = ctx.Err()
 	}

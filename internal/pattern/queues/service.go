@@ -257,6 +257,7 @@ type pending struct {
 	wait1   func(ctx context.Context) error
 	s       *Service
 	channel string
+	client  string
 	size    int
 }
 
@@ -265,12 +266,13 @@ func (p *pending) wait(ctx context.Context) Result {
 		return p.res
 	}
 	if err := p.wait1(ctx); err != nil {
+		p.s.cfg.Stats.Error(Kind, stats.Send, p.channel, p.client)
 		p.res.Err = err
 		p.res.SentAt, p.res.ExpirationAt, p.res.DelayedTo = 0, 0, 0
 		return p.res
 	}
 	p.res.SentAt = time.Now().UnixNano()
-	p.s.cfg.Stats.In(Kind, p.channel, p.size)
+	p.s.cfg.Stats.In(Kind, p.channel, p.client, p.size)
 	return p.res
 }
 
@@ -290,7 +292,7 @@ func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pendin
 	}
 	p := &pending{
 		res: Result{MessageID: m.ID, ExpirationAt: expirationAt, DelayedTo: delayedTo},
-		s:   s, channel: m.Channel, size: len(m.Body),
+		s:   s, channel: m.Channel, client: m.ClientID, size: len(m.Body),
 	}
 	data := m.encode()
 	if delayedTo != 0 {
@@ -314,7 +316,7 @@ func (s *Service) store(ctx context.Context, channel string, m *Message, msgID s
 	if _, err := s.log.Append(ctx, engine.Append{Channel: channel, Data: m.encode(), MsgID: msgID}).Wait(ctx); err != nil {
 		return err
 	}
-	s.cfg.Stats.In(Kind, channel, len(m.Body))
+	s.cfg.Stats.In(Kind, channel, m.ClientID, len(m.Body))
 	return nil
 }
 

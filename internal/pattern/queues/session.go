@@ -60,10 +60,10 @@ func (ss *Session) BeginReceive(channel string, visibility, wait time.Duration) 
 	return nil
 }
 
-// Receive, after BeginReceive, waits up to wait for one message and holds
-// it for visibility (0 means the defaults of both); Error 138 when nothing
-// arrived in time.
-func (ss *Session) Receive(ctx context.Context, channel string, visibility, wait time.Duration) (*Message, error) {
+// Receive, after BeginReceive, waits up to wait for one message for client
+// and holds it for visibility (0 means the defaults of both); Error 138
+// when nothing arrived in time.
+func (ss *Session) Receive(ctx context.Context, client, channel string, visibility, wait time.Duration) (*Message, error) {
 	vis, _ := ss.s.lim.visibility(visibility)
 	w, _ := ss.s.lim.wait(wait)
 	defer func() {
@@ -71,7 +71,7 @@ func (ss *Session) Receive(ctx context.Context, channel string, visibility, wait
 		ss.receiving = false
 		ss.mu.Unlock()
 	}()
-	ds, _, err := ss.s.lease(ctx, leaseRequest{Channel: channel, Max: 1, Wait: w, Order: deadLetterFirst})
+	ds, _, err := ss.s.lease(ctx, leaseRequest{Client: client, Channel: channel, Max: 1, Wait: w, Order: deadLetterFirst})
 	if err != nil {
 		return nil, err
 	}

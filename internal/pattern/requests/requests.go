@@ -281,7 +281,7 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 		return resp, nil
 	}
 	kind := req.Kind.statsKind()
-	s.cfg.Stats.In(kind, req.Channel, len(req.Body))
+	s.cfg.Stats.In(kind, req.Channel, req.ClientID, len(req.Body))
 	cached := req.Kind == Query && req.CacheKey != "" && s.cache != nil
 	var key string
 	if cached {
@@ -290,7 +290,7 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 			var resp Response
 			if resp.decode(b) == nil {
 				resp.CacheHit = true
-				s.cfg.Stats.Response(kind, req.Channel)
+				s.cfg.Stats.Response(kind, req.Channel, "")
 				return &resp, nil
 			}
 		} else if err != nil {
@@ -304,6 +304,7 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		s.cfg.Stats.Error(kind, stats.Send, req.Channel, req.ClientID)
 		if errors.Is(err, engine.ErrNoReply) {
 			return nil, kmq.ErrRequestTimeout
 		}
@@ -313,7 +314,10 @@ func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 	if err := resp.decode(b); err != nil {
 		return nil, kmq.ErrInvalidResponse
 	}
-	s.cfg.Stats.Response(kind, req.Channel)
+	s.cfg.Stats.Response(kind, req.Channel, resp.ClientID)
+	if !resp.Executed || resp.Error != "" {
+		s.cfg.Stats.Error(kind, stats.Send, req.Channel, req.ClientID)
+	}
 	if req.Kind == Command {
 		resp.Metadata, resp.Body, resp.CacheHit = "", nil, false
 	} else if cached && resp.Executed && resp.Error == "" {
@@ -362,12 +366,12 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 	}
 	defer es.Unsubscribe()
 	kind := sub.Kind.statsKind()
-	defer s.cfg.Stats.Subscribed(kind, sub.Channel)()
+	defer s.cfg.Stats.Subscribed(kind, sub.Channel, sub.ClientID)()
 	return buf.Drain(ctx, func(req *Request) error {
 		if err := send(req); err != nil {
 			return err
 		}
-		s.cfg.Stats.Out(kind, req.Channel, len(req.Body))
+		s.cfg.Stats.Out(kind, req.Channel, sub.ClientID, len(req.Body))
 		return nil
 	})
 }

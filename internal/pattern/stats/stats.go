@@ -41,6 +41,7 @@ type Registry struct {
 	mu    sync.RWMutex
 	m     map[key]*Counters // looked up without allocating on every message
 	dirty atomic.Bool
+	cl    clients // the per-client breakdown, for metrics
 }
 
 type key struct{ kind, channel string }
@@ -76,11 +77,12 @@ func (r *Registry) Lookup(kind, channel string) *Counters {
 	return r.m[key{kind, channel}]
 }
 
-// In counts a message of size bytes arriving on a channel.
-func (r *Registry) In(kind, channel string, bytes int) {
+// In counts a message of size bytes sent to a channel by client.
+func (r *Registry) In(kind, channel, client string, bytes int) {
 	if r == nil {
 		return
 	}
+	r.cl.count(ClientKey{kind, Send, channel, client}, bytes)
 	c := r.Get(kind, channel)
 	c.InMessages.Add(1)
 	c.InBytes.Add(int64(bytes))
@@ -88,11 +90,12 @@ func (r *Registry) In(kind, channel string, bytes int) {
 	r.dirty.Store(true)
 }
 
-// Out counts a message of size bytes delivered from a channel.
-func (r *Registry) Out(kind, channel string, bytes int) {
+// Out counts a message of size bytes delivered from a channel to client.
+func (r *Registry) Out(kind, channel, client string, bytes int) {
 	if r == nil {
 		return
 	}
+	r.cl.count(ClientKey{kind, Receive, channel, client}, bytes)
 	c := r.Get(kind, channel)
 	c.OutMessages.Add(1)
 	c.OutBytes.Add(int64(bytes))
@@ -100,11 +103,13 @@ func (r *Registry) Out(kind, channel string, bytes int) {
 	r.dirty.Store(true)
 }
 
-// Response counts a response to a command or query.
-func (r *Registry) Response(kind, channel string) {
+// Response counts a response to a command or query, from client (the
+// responder; "" for a cached one).
+func (r *Registry) Response(kind, channel, client string) {
 	if r == nil {
 		return
 	}
+	r.cl.count(ClientKey{Responses, Send, channel, client}, 0)
 	c := r.Get(kind, channel)
 	c.Responses.Add(1)
 	c.touch()
@@ -121,17 +126,26 @@ func (r *Registry) Expire(kind, channel string) {
 	r.dirty.Store(true)
 }
 
-// Subscribed counts an active subscriber or receiver until the returned
-// function is called.
-func (r *Registry) Subscribed(kind, channel string) (done func()) {
+// Subscribed counts an active subscriber or receiver, client, until the
+// returned function is called.
+func (r *Registry) Subscribed(kind, channel, client string) (done func()) {
 	if r == nil {
 		return func() {}
 	}
 	c := r.Get(kind, channel)
 	c.Active.Add(1)
 	c.touch()
+	cc := r.cl.get(ClientKey{kind, Receive, channel, client})
+	cc.Active.Add(1)
+	cc.LastSeen.Store(time.Now().UnixMilli())
 	var once sync.Once
-	return func() { once.Do(func() { c.Active.Add(-1) }) }
+	return func() {
+		once.Do(func() {
+			c.Active.Add(-1)
+			cc.Active.Add(-1)
+			cc.LastSeen.Store(time.Now().UnixMilli())
+		})
+	}
 }
 
 // Touch records activity on a channel (and makes it known).
@@ -151,6 +165,7 @@ func (r *Registry) Delete(kind, channel string) {
 	r.mu.Lock()
 	delete(r.m, key{kind, channel})
 	r.mu.Unlock()
+	r.cl.deleteChannel(kind, channel)
 	r.dirty.Store(true)
 }
 

@@ -1,15 +1,18 @@
 package stats
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestCountAndReload(t *testing.T) {
 	r := New()
-	r.In(Queues, "q", 10)
-	r.In(Queues, "q", 5)
-	r.Out(Queues, "q", 10)
+	r.In(Queues, "q", "c1", 10)
+	r.In(Queues, "q", "c1", 5)
+	r.Out(Queues, "q", "c2", 10)
 	r.Expire(Queues, "q")
-	r.Response(Commands, "c")
-	done := r.Subscribed(Events, "e")
+	r.Response(Commands, "c", "resp")
+	done := r.Subscribed(Events, "e", "sub")
 	if c := r.Lookup(Events, "e"); c == nil || c.Active.Load() != 1 {
 		t.Fatal("subscriber not counted")
 	}
@@ -38,6 +41,48 @@ func TestCountAndReload(t *testing.T) {
 		t.Fatalf("delete: %+v", r2.Entries(""))
 	}
 	var nilReg *Registry
-	nilReg.In(Queues, "x", 1) // a nil registry counts nothing and does not panic
-	nilReg.Subscribed(Queues, "x")()
+	nilReg.In(Queues, "x", "c", 1) // a nil registry counts nothing and does not panic
+	nilReg.Subscribed(Queues, "x", "c")()
+	nilReg.Error(Queues, Send, "x", "c")
+	nilReg.Sweep(time.Minute)
+}
+
+// Per client: messages, bytes and subscriptions by (kind, side, channel,
+// client); idle clients fold into the client "" of their channel, totals
+// intact; a deleted channel's series go.
+func TestClientBreakdownAndSweep(t *testing.T) {
+	r := New()
+	r.In(Queues, "q", "a", 10)
+	r.In(Queues, "q", "b", 5)
+	r.Out(Queues, "q", "c", 10)
+	r.Error(Queues, Send, "q", "a")
+	done := r.Subscribed(Events, "e", "s")
+	find := func(k ClientKey) *ClientEntry {
+		for _, e := range r.Clients() {
+			if e.ClientKey == k {
+				return &e
+			}
+		}
+		return nil
+	}
+	if e := find(ClientKey{Queues, Send, "q", "a"}); e == nil || e.Messages != 1 || e.Bytes != 10 || e.Errors != 1 {
+		t.Fatalf("client a: %+v", e)
+	}
+	if e := find(ClientKey{Events, Receive, "e", "s"}); e == nil || e.Active != 1 {
+		t.Fatalf("subscriber: %+v", e)
+	}
+	r.Sweep(0) // everyone idle, but the open subscription stays
+	if find(ClientKey{Queues, Send, "q", "a"}) != nil || find(ClientKey{Events, Receive, "e", "s"}) == nil {
+		t.Fatalf("after sweep: %+v", r.Clients())
+	}
+	if e := find(ClientKey{Queues, Send, "q", ""}); e == nil || e.Messages != 2 || e.Bytes != 15 || e.Errors != 1 {
+		t.Fatalf("folded: %+v", e)
+	}
+	done()
+	r.Delete(Queues, "q")
+	for _, e := range r.Clients() {
+		if e.Channel == "q" {
+			t.Fatalf("deleted channel still has %+v", e)
+		}
+	}
 }

@@ -291,7 +291,7 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					m, err := sess.Receive(ctx, in.Channel, vis, wait)
+					m, err := sess.Receive(ctx, in.ClientID, in.Channel, vis, wait)
 					if ctx.Err() != nil {
 						return
 					}

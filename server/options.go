@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/heraldmq/herald/internal/metrics"
 )
 
 // Default listen addresses and data directory.
@@ -32,8 +34,13 @@ type Options struct {
 	// RESTBodyLimit caps REST request bodies in bytes; larger ones get 413
 	// (default 140 MiB: a 100 MiB message in base64 JSON).
 	RESTBodyLimit int64
-	// HTTPAddr is the dashboard and metrics listen address (default :8080).
+	// HTTPAddr is the listen address of the dashboard, /metrics, /health
+	// and /ready (default :8080); HTTPOff serves none of them.
 	HTTPAddr string
+	// MetricsChannels bounds the channel series of the metrics: "all" (the
+	// default), "none" (every channel summed under "_other") or "top:N"
+	// (the N busiest keep their names).
+	MetricsChannels string
 	// NATSAddr, when set, opens the embedded NATS client port as a side door
 	// (for example 127.0.0.1:4222). Empty: no NATS listener.
 	NATSAddr string
@@ -122,6 +129,9 @@ func (o *Options) setDefaults() {
 	if o.CursorIdle == 0 {
 		o.CursorIdle = 24 * time.Hour
 	}
+	if o.MetricsChannels == "" {
+		o.MetricsChannels = "all"
+	}
 	if o.QueueShards == 0 {
 		o.QueueShards = 4
 	}
@@ -165,12 +175,15 @@ func (o *Options) validate() error {
 		{"grpc address", o.GRPCAddr}, {"rest address", o.RESTAddr},
 		{"http address", o.HTTPAddr}, {"nats address", o.NATSAddr},
 	} {
-		if (a.addr == "" && a.name == "nats address") || (a.addr == RESTOff && a.name == "rest address") {
+		if (a.addr == "" && a.name == "nats address") || (a.addr == RESTOff && a.name == "rest address") || (a.addr == HTTPOff && a.name == "http address") {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))
 		}
+	}
+	if _, err := metrics.ParsePolicy(o.MetricsChannels); err != nil {
+		errs = append(errs, err)
 	}
 	if o.MaxMessageSize < 0 {
 		errs = append(errs, fmt.Errorf("max message size %d: must not be negative", o.MaxMessageSize))

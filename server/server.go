@@ -19,11 +19,13 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/heraldmq/herald/internal/engine"
+	"github.com/heraldmq/herald/internal/metrics"
 	"github.com/heraldmq/herald/internal/pattern/channels"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
@@ -68,6 +70,13 @@ type Server struct {
 	restErr  chan error
 	serveErr chan error
 
+	startAt  time.Time // when Start began
+	ready    atomic.Bool
+	metrics  *metrics.Metrics
+	http     *httpFront
+
+	metricsPolicy metrics.Policy
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 
@@ -85,7 +94,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Host == "" {
 		opts.Host, _ = os.Hostname()
 	}
-	return &Server{opts: opts, log: opts.Logger, done: make(chan struct{})}, nil
+	policy, _ := metrics.ParsePolicy(opts.MetricsChannels) // checked by validate
+	return &Server{opts: opts, log: opts.Logger, done: make(chan struct{}), metricsPolicy: policy}, nil
 }
 
 // Options returns the options in effect, defaults applied.
@@ -101,6 +111,7 @@ func (s *Server) Start() (err error) {
 	}
 	s.started = true
 	start := time.Now()
+	s.startAt = start
 	s.eng, err = engine.Open(engine.Config{
 		DataDir: s.opts.DataDir, ServerName: s.opts.Host, ClientAddr: s.opts.NATSAddr,
 		SyncAlways: s.opts.SyncAlways, Logger: s.log, ReadyTimeout: s.opts.EngineStartTimeout,
@@ -169,6 +180,7 @@ func (s *Server) Start() (err error) {
 	if err := s.store.Recover(ctx); err != nil {
 		return fmt.Errorf("server: finish sealing channels: %w", err)
 	}
+	s.metrics = s.newMetrics(svc.Events)
 	mgr := &channels.Manager{Queues: svc.Queues, Store: svc.Store, Stats: s.stats, ClientID: "herald@" + s.opts.Host}
 	svc.Requests.Handle(channels.RequestsChannel, mgr.Handle)
 	s.grpcLis, err = net.Listen("tcp", s.opts.GRPCAddr)
@@ -177,14 +189,14 @@ func (s *Server) Start() (err error) {
 	}
 	s.grpc = grpctransport.New(grpctransport.Config{
 		Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version,
-		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log,
+		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log, Observer: s.metrics,
 	}, svc)
 	if s.opts.RESTAddr != RESTOff {
 		if s.restLis, err = net.Listen("tcp", s.opts.RESTAddr); err != nil {
 			_ = s.grpcLis.Close()
 			return fmt.Errorf("server: rest listener: %w", err)
 		}
-		s.rest = rest.New(rest.Config{Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, BodyLimit: s.opts.RESTBodyLimit, Logger: s.log}, s.grpc)
+		s.rest = rest.New(rest.Config{Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, BodyLimit: s.opts.RESTBodyLimit, Logger: s.log, Observer: s.metrics}, s.grpc)
 		s.restErr = make(chan error, 1)
 		go func() {
 			err := s.rest.Serve(s.restLis)
@@ -202,10 +214,24 @@ func (s *Server) Start() (err error) {
 		}
 		s.serveErr <- err
 	}()
+	if err := s.startHTTP(); err != nil {
+		s.grpc.Shutdown(ctx)
+		<-s.serveErr
+		if s.rest != nil {
+			_ = s.rest.Shutdown(ctx)
+			<-s.restErr
+		}
+		return err
+	}
 	s.grpc.SetReady() // the listeners are open: Start returns a server that answers
+	s.ready.Store(true)
 	s.log.Info("herald started", "grpc", s.grpcLis.Addr().String(), "rest", s.RESTAddr(), "data_dir", s.opts.DataDir, "version", Version)
 	return nil
 }
+
+// clientIdle is how long a client's metrics series outlive its last
+// activity and subscription.
+const clientIdle = 10 * time.Minute
 
 // statsKey is where the channel statistics are kept between runs.
 const statsKey = "channels"
@@ -234,6 +260,7 @@ func (s *Server) openStats(ctx context.Context) (err error) {
 				return
 			case <-t.C:
 				s.saveStats()
+				s.stats.Sweep(clientIdle) // gone clients leave no series behind
 			}
 		}
 	}()
@@ -309,6 +336,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		s.ready.Store(false) // /ready answers 500 while the fronts drain
 		if s.grpc != nil {
 			// Both fronts stop accepting at once. REST waits for its running
 			// requests; the streams WebSockets run on end with gRPC's.
@@ -326,6 +354,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.queues != nil {
 			s.queues.Close()
 		}
+		s.stopHTTP(ctx)
 		if s.store != nil {
 			s.store.Close()
 		}

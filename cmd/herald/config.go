@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/heraldmq/herald/internal/metrics"
 	"github.com/heraldmq/herald/server"
 )
 
@@ -74,8 +75,19 @@ var settings = []setting{
 			return checkAddr(v)
 		})},
 	{"http-addr", "string", server.DefaultHTTPAddr,
-		"dashboard and metrics listen address (not served yet: used by the HTTP front, coming)",
-		text(func(c *Config) *string { return &c.Server.HTTPAddr }, checkAddr)},
+		`dashboard, /metrics, /health and /ready listen address ("off": none of them)`,
+		text(func(c *Config) *string { return &c.Server.HTTPAddr }, func(v string) error {
+			if v == server.HTTPOff {
+				return nil
+			}
+			return checkAddr(v)
+		})},
+	{"metrics-channels", "string", "all",
+		`channels with series of their own in /metrics: all, none or top:N (the N busiest; the others are summed as "_other")`,
+		text(func(c *Config) *string { return &c.Server.MetricsChannels }, func(v string) error {
+			_, err := metrics.ParsePolicy(v)
+			return err
+		})},
 	{"nats-addr", "string", "",
 		`embedded NATS client listen address, e.g. 127.0.0.1:4222 ("": no NATS port)`,
 		text(func(c *Config) *string { return &c.Server.NATSAddr }, optional(checkAddr))},
@@ -112,6 +124,15 @@ var settings = []setting{
 	{"sync-always", "bool", "false",
 		"fsync every stored write (survives power loss; slower)",
 		boolean(func(c *Config) *bool { return &c.Server.SyncAlways })},
+	{"queue-shards", "int", "4",
+		"engine streams holding the queue channels; fixed when a data dir is first used",
+		whole(func(c *Config) *int { return &c.Server.QueueShards }, 1)},
+	{"store-shards", "int", "4",
+		"engine streams holding the events-store channels; fixed when a data dir is first used",
+		whole(func(c *Config) *int { return &c.Server.StoreShards }, 1)},
+	{"engine-start-timeout", "duration", "2m",
+		"longest the engine may take to start, recovering the stored data (it logs its progress meanwhile)",
+		positiveDuration(func(c *Config) *time.Duration { return &c.Server.EngineStartTimeout })},
 	{"queue-max-number-of-messages", "int", "1024",
 		"most messages one queue receive may ask for",
 		whole(func(c *Config) *int32 { return &c.Server.Queue.MaxNumberOfMessages }, 1)},
@@ -166,6 +187,7 @@ type fileConfig struct {
 	GRPCAddr         yaml.Node `yaml:"grpc-addr"`
 	RESTAddr         yaml.Node `yaml:"rest-addr"`
 	HTTPAddr         yaml.Node `yaml:"http-addr"`
+	MetricsChannels  yaml.Node `yaml:"metrics-channels"`
 	NATSAddr         yaml.Node `yaml:"nats-addr"`
 	Host             yaml.Node `yaml:"host"`
 	LogLevel         yaml.Node `yaml:"log-level"`
@@ -178,6 +200,9 @@ type fileConfig struct {
 	StoreCursorIdle  yaml.Node `yaml:"store-cursor-idle"`
 	QueryCacheMaxTTL yaml.Node `yaml:"query-cache-max-ttl"`
 	SyncAlways       yaml.Node `yaml:"sync-always"`
+	QueueShards      yaml.Node `yaml:"queue-shards"`
+	StoreShards      yaml.Node `yaml:"store-shards"`
+	EngineStart      yaml.Node `yaml:"engine-start-timeout"`
 
 	QueueMaxNumberOfMessages       yaml.Node `yaml:"queue-max-number-of-messages"`
 	QueueMaxWaitTimeoutSeconds     yaml.Node `yaml:"queue-max-wait-timeout-seconds"`

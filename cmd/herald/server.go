@@ -83,7 +83,9 @@ func runServer(ctx context.Context, cfg Config, stdout, stderr io.Writer) error 
 	if url := srv.NATSURL(); url != "" {
 		fmt.Fprintf(stdout, "herald %s: NATS on %s\n", server.Version, url)
 	}
-	log.Debug("the HTTP front (dashboard, metrics) is not served yet", "http_addr", opts.HTTPAddr)
+	if a := srv.HTTPAddr(); a != nil {
+		fmt.Fprintf(stdout, "herald %s: dashboard, /metrics, /health and /ready on http://%s\n", server.Version, a)
+	}
 
 	var failed error
 	select {

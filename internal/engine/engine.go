@@ -258,3 +258,38 @@ func ctxOrTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	return context.WithTimeout(ctx, 10*time.Second)
 }
+
+// Usage is what the engine stores and serves.
+type Usage struct {
+	StoreBytes  uint64 // on disk
+	MemoryBytes uint64
+	Streams     int
+	Consumers   int
+	Messages    uint64
+	APIRequests uint64
+	APIErrors   uint64
+}
+
+// Usage reports the engine's storage and assets.
+func (e *Engine) Usage() (Usage, error) {
+	jsi, err := e.ns.Jsz(&natsserver.JSzOptions{})
+	if err != nil {
+		return Usage{}, fmt.Errorf("engine: usage: %w", err)
+	}
+	return Usage{
+		StoreBytes: jsi.Store, MemoryBytes: jsi.Memory, Streams: jsi.Streams, Consumers: jsi.Consumers,
+		Messages: jsi.Messages, APIRequests: jsi.API.Total, APIErrors: jsi.API.Errors,
+	}, nil
+}
+
+// Alive reports whether the engine's loop answers within timeout: a round
+// trip through the embedded server.
+func (e *Engine) Alive(timeout time.Duration) bool {
+	return e.nc.FlushTimeout(timeout) == nil
+}
+
+// Ready reports whether the engine accepts stored writes: the server is
+// running with JetStream enabled (and, in a cluster, has a meta leader).
+func (e *Engine) Ready() bool {
+	return e.ns.Running() && e.ns.JetStreamEnabled() && !e.nc.IsClosed()
+}

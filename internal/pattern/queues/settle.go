@@ -100,6 +100,7 @@ func (s *Service) deadLetterLocked(ctx context.Context, d *delivery) error {
 		if err := s.store(ctx, dlq, cp, idFor("dl", d.sm.Subject, d.sm.Seq)); err != nil {
 			return fmt.Errorf("%w: %w", kmq.ErrSendToQueue, err)
 		}
+		s.cfg.Stats.DeadLetter(Kind, d.q.name)
 	}
 	return d.sm.Term("max receive count")
 }

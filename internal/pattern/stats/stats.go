@@ -30,6 +30,7 @@ type Counters struct {
 	OutBytes     atomic.Int64
 	Responses    atomic.Int64
 	Expired      atomic.Int64
+	DeadLettered atomic.Int64 // moved to a dead-letter queue
 	LastActivity atomic.Int64 // Unix ms
 	Active       atomic.Int64 // subscribers and receivers now
 }
@@ -126,6 +127,15 @@ func (r *Registry) Expire(kind, channel string) {
 	r.dirty.Store(true)
 }
 
+// DeadLetter counts a queue message moved to its dead-letter queue.
+func (r *Registry) DeadLetter(kind, channel string) {
+	if r == nil {
+		return
+	}
+	r.Get(kind, channel).DeadLettered.Add(1)
+	r.dirty.Store(true)
+}
+
 // Subscribed counts an active subscriber or receiver, client, until the
 // returned function is called.
 func (r *Registry) Subscribed(kind, channel, client string) (done func()) {
@@ -179,6 +189,7 @@ type Entry struct {
 	OutBytes     int64  `json:"out_bytes"`
 	Responses    int64  `json:"responses"`
 	Expired      int64  `json:"expired"`
+	DeadLettered int64  `json:"dead_lettered,omitempty"`
 	LastActivity int64  `json:"last_activity"`
 	Active       int64  `json:"-"`
 }
@@ -199,7 +210,7 @@ func (r *Registry) Entries(kind string) []Entry {
 			Kind: k.kind, Channel: k.channel,
 			InMessages: c.InMessages.Load(), InBytes: c.InBytes.Load(),
 			OutMessages: c.OutMessages.Load(), OutBytes: c.OutBytes.Load(),
-			Responses: c.Responses.Load(), Expired: c.Expired.Load(),
+			Responses: c.Responses.Load(), Expired: c.Expired.Load(), DeadLettered: c.DeadLettered.Load(),
 			LastActivity: c.LastActivity.Load(), Active: c.Active.Load(),
 		})
 	}
@@ -234,6 +245,7 @@ func (r *Registry) Load(data []byte) error {
 		c.OutBytes.Add(e.OutBytes)
 		c.Responses.Add(e.Responses)
 		c.Expired.Add(e.Expired)
+		c.DeadLettered.Add(e.DeadLettered)
 		if e.LastActivity > c.LastActivity.Load() {
 			c.LastActivity.Store(e.LastActivity)
 		}

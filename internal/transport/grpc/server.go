@@ -19,7 +19,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	grpcstats "google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
@@ -42,6 +45,14 @@ type Services struct {
 	Queues   *queues.Service
 }
 
+// Observer is told about connections, streams and request times (the
+// metrics); nil observes nothing.
+type Observer interface {
+	ObserveRequest(transport, rpc string, d time.Duration)
+	Connected() (done func())
+	StreamOpened(rpc string) (done func())
+}
+
 // Config configures the gRPC front.
 type Config struct {
 	Host           string    // reported by Ping
@@ -49,6 +60,7 @@ type Config struct {
 	StartTime      time.Time // reported by Ping
 	MaxMessageSize int
 	Logger         *slog.Logger
+	Observer       Observer
 }
 
 // Server is the gRPC front end.
@@ -58,6 +70,8 @@ type Server struct {
 	svc  Services
 	log  *slog.Logger
 	grpc *grpc.Server
+	obs  Observer
+	hs   *health.Server
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -75,7 +89,10 @@ func New(cfg Config, svc Services) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, svc: svc, log: log}
+	s := &Server{cfg: cfg, svc: svc, log: log, obs: cfg.Observer}
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
 	s.life, s.cancel = context.WithCancel(context.Background())
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
@@ -84,8 +101,14 @@ func New(cfg Config, svc Services) *Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 3 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.unaryGate),
 		grpc.ChainStreamInterceptor(s.streamGate),
+		grpc.StatsHandler(connCounter{s.obs}),
 	)
 	s.grpc.RegisterService(s.serviceDesc(), s)
+	// The standard health service answers probes: NOT_SERVING until
+	// SetReady, and again from the start of Shutdown.
+	s.hs = health.NewServer()
+	s.hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.hs)
 	return s
 }
 
@@ -111,7 +134,11 @@ func (s *Server) serviceDesc() *grpc.ServiceDesc {
 
 // SetReady lets calls in; before it every call but Ping is answered
 // Unavailable. The embedding server calls it once its listeners are open.
-func (s *Server) SetReady() { s.ready.Store(true) }
+func (s *Server) SetReady() {
+	s.ready.Store(true)
+	s.hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.hs.SetServingStatus(kubemqpb.WireServiceName, healthpb.HealthCheckResponse_SERVING)
+}
 
 // Serve accepts connections on lis until Shutdown.
 func (s *Server) Serve(lis net.Listener) error {
@@ -122,6 +149,7 @@ func (s *Server) Serve(lis net.Listener) error {
 // and waits for running calls until ctx ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.draining.Store(true)
+	s.hs.Shutdown() // every service NOT_SERVING from now on
 	s.cancel()
 	done := make(chan struct{})
 	go func() {
@@ -164,7 +192,7 @@ func methodName(full string) string { return full[strings.LastIndexByte(full, '/
 
 func (s *Server) gate(full string) error {
 	m := methodName(full)
-	if m == "Ping" {
+	if m == "Ping" || strings.HasPrefix(full, "/grpc.health.v1.Health/") {
 		return nil
 	}
 	if !s.ready.Load() {
@@ -201,6 +229,7 @@ func (s *Server) unaryGate(ctx context.Context, req any, info *grpc.UnaryServerI
 	if err := s.gate(info.FullMethod); err != nil {
 		return nil, err
 	}
+	defer s.observe(info.FullMethod, time.Now())
 	defer func() {
 		if r := recover(); r != nil {
 			resp, err = nil, s.recovered(info.FullMethod, r)
@@ -212,6 +241,10 @@ func (s *Server) unaryGate(ctx context.Context, req any, info *grpc.UnaryServerI
 func (s *Server) streamGate(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 	if err := s.gate(info.FullMethod); err != nil {
 		return err
+	}
+	defer s.observe(info.FullMethod, time.Now())
+	if m := methodName(info.FullMethod); m != "ReceiveQueueMessages" { // a unary call on the wire
+		defer s.obs.StreamOpened(m)()
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -258,3 +291,41 @@ func (s *Server) Ping(context.Context, *kubemqpb.Empty) (*kubemqpb.PingResult, e
 		ServerUpTimeSeconds: int64(time.Since(s.cfg.StartTime).Seconds()),
 	}, nil
 }
+
+// observe reports a call of full that started at start.
+func (s *Server) observe(full string, start time.Time) {
+	s.obs.ObserveRequest("grpc", methodName(full), time.Since(start))
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveRequest(string, string, time.Duration) {}
+func (nopObserver) Connected() func()                            { return func() {} }
+func (nopObserver) StreamOpened(string) func()                   { return func() {} }
+
+// connCounter tells the observer about connections.
+type connCounter struct{ obs Observer }
+
+type connDoneKey struct{}
+
+func (c connCounter) TagConn(ctx context.Context, _ *grpcstats.ConnTagInfo) context.Context {
+	return context.WithValue(ctx, connDoneKey{}, new(func()))
+}
+
+func (c connCounter) HandleConn(ctx context.Context, st grpcstats.ConnStats) {
+	done, _ := ctx.Value(connDoneKey{}).(*func())
+	if done == nil {
+		return
+	}
+	switch st.(type) {
+	case *grpcstats.ConnBegin:
+		*done = c.obs.Connected()
+	case *grpcstats.ConnEnd:
+		if *done != nil {
+			(*done)()
+		}
+	}
+}
+
+func (connCounter) TagRPC(ctx context.Context, _ *grpcstats.RPCTagInfo) context.Context { return ctx }
+func (connCounter) HandleRPC(context.Context, grpcstats.RPCStats)                       {}

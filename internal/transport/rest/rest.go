@@ -45,6 +45,17 @@ type Config struct {
 	// AllowOrigins lists the CORS origins ("*" = any, the default).
 	AllowOrigins []string
 	Logger       *slog.Logger
+	// Observer is told how long requests take, and about open WebSockets
+	// (the gRPC front's, usually); nil observes nothing.
+	Observer grpctransport.Observer
+}
+
+// routeRPC names the RPC each route serves, for the observer.
+var routeRPC = map[string]string{
+	"/ping": "Ping", "/send/event": "SendEvent", "/send/request": "SendRequest", "/send/response": "SendResponse",
+	"/queue/send": "SendQueueMessage", "/queue/send_batch": "SendQueueMessagesBatch", "/queue/receive": "ReceiveQueueMessages",
+	"/queue/ack_all": "AckAllQueueMessages", "/queue/info": "QueuesInfo", "/subscribe/events": "SubscribeToEvents",
+	"/subscribe/requests": "SubscribeToRequests", "/send/stream": "SendEventsStream", "/queue/stream": "StreamQueueMessage",
 }
 
 // Server is the REST and WebSocket front.
@@ -164,6 +175,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Broker", s.cfg.Host)
 	w.Header().Set("X-Runtime", runtime.Version())
 	w.Header().Set("X-Powered-By", strings.TrimSpace("KubeMQ "+s.cfg.Version))
+	if rpc := routeRPC[r.URL.Path]; rpc != "" && s.cfg.Observer != nil {
+		if r.Header.Get("Upgrade") != "" {
+			defer s.cfg.Observer.StreamOpened(rpc)()
+		}
+		defer func(start time.Time) { s.cfg.Observer.ObserveRequest("rest", rpc, time.Since(start)) }(time.Now())
+	}
 	h(w, r)
 }
 

@@ -70,10 +70,10 @@ type Server struct {
 	restErr  chan error
 	serveErr chan error
 
-	startAt  time.Time // when Start began
-	ready    atomic.Bool
-	metrics  *metrics.Metrics
-	http     *httpFront
+	startAt time.Time // when Start began
+	ready   atomic.Bool
+	metrics *metrics.Metrics
+	http    *httpFront
 
 	metricsPolicy metrics.Policy
 

@@ -25,8 +25,8 @@ func (h *handler) session(w http.ResponseWriter, r *http.Request) error {
 	return ok(w, map[string]bool{"auth": h.cfg.Authenticate != nil})
 }
 
-// typeSummary sums up the channels of one type for the overview.
-type typeSummary struct {
+// TypeSummary sums up the channels of one type for the overview.
+type TypeSummary struct {
 	Type        ChannelType `json:"type"`
 	Channels    int         `json:"channels"`
 	Active      int         `json:"active"`
@@ -38,22 +38,22 @@ type typeSummary struct {
 	Waiting     int64       `json:"waiting"`
 }
 
-// overviewDoc is what the overview page shows.
-type overviewDoc struct {
+// Overview is what the overview page shows.
+type Overview struct {
 	Time     time.Time     `json:"time"`
 	Nodes    []Node        `json:"nodes"`
 	Storage  *Storage      `json:"storage,omitempty"`
 	Traffic  *Traffic      `json:"traffic,omitempty"`
-	Types    []typeSummary `json:"types"`
+	Types    []TypeSummary `json:"types"`
 	Recent   []Channel     `json:"recent"`
-	Rates    []ratePoint   `json:"rates"`
+	Rates    []RatePoint   `json:"rates"`
 	Problems []string      `json:"problems,omitempty"`
 }
 
 // buildOverview asks the backend for everything at once. Parts that fail
 // are listed in Problems; it fails only when every part did.
-func (h *handler) buildOverview(ctx context.Context) (*overviewDoc, error) {
-	doc := &overviewDoc{Time: time.Now()}
+func (h *handler) buildOverview(ctx context.Context) (*Overview, error) {
+	doc := &Overview{Time: time.Now()}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -109,7 +109,7 @@ func (h *handler) buildOverview(ctx context.Context) (*overviewDoc, error) {
 	}
 	var all []Channel
 	for i, typ := range ChannelTypes {
-		s := typeSummary{Type: typ, Channels: len(lists[i]), Clients: -1}
+		s := TypeSummary{Type: typ, Channels: len(lists[i]), Clients: -1}
 		if doc.Traffic != nil && doc.Traffic.Clients != nil {
 			s.Clients = doc.Traffic.Clients[typ]
 		}
@@ -134,7 +134,7 @@ func (h *handler) buildOverview(ctx context.Context) (*overviewDoc, error) {
 		doc.Rates = h.rates.observe(doc.Time, *doc.Traffic)
 	}
 	if doc.Rates == nil {
-		doc.Rates = []ratePoint{}
+		doc.Rates = []RatePoint{}
 	}
 	return doc, nil
 }
@@ -420,9 +420,9 @@ func (h *handler) streamChannels(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// queueDoc is what the queue page's live strip shows: the queue now and
+// QueueDoc is what the queue page's live strip shows: the queue now and
 // its channel statistics.
-type queueDoc struct {
+type QueueDoc struct {
 	Info    *QueueInfo `json:"info"` // nil: the queue does not exist (yet)
 	Channel *Channel   `json:"channel,omitempty"`
 }
@@ -433,7 +433,7 @@ func (h *handler) streamQueue(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return h.poll(w, r, func(s *eventStream) error {
-		var doc queueDoc
+		var doc QueueDoc
 		info, err := h.be.QueueInfo(r.Context(), name)
 		switch {
 		case err == nil:

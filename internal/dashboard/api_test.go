@@ -1,4 +1,4 @@
-package dashboard
+package dashboard_test
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldmq/herald/internal/dashboard"
 
 	"github.com/heraldmq/herald/client"
 )
@@ -148,7 +150,7 @@ func next[T any](t *testing.T, events <-chan sseEvent, name string) (T, sseEvent
 }
 
 func TestAPIServesTheUI(t *testing.T) {
-	h := New(Config{Backend: &Broker{}})
+	h := dashboard.New(dashboard.Config{Backend: &dashboard.Broker{}})
 	get := func(path string, hdr ...string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		for i := 0; i+1 < len(hdr); i += 2 {
@@ -192,9 +194,9 @@ func TestAPIChannelsCreateListSearchDelete(t *testing.T) {
 		e.must("POST", "/api/channels/queues", map[string]string{"name": name}, nil)
 	}
 	e.must("POST", "/api/channels/events_store", map[string]string{"name": "audit"}, nil)
-	var list []Channel
+	var list []dashboard.Channel
 	e.must("GET", "/api/channels/queues?search=order", nil, &list)
-	if len(list) != 2 || list[0].Name != "order-audit" || list[1].Name != "orders" || list[0].Type != Queues {
+	if len(list) != 2 || list[0].Name != "order-audit" || list[1].Name != "orders" || list[0].Type != dashboard.Queues {
 		t.Fatalf("search order: %+v", list)
 	}
 	e.must("DELETE", "/api/channels/queues/orders", nil, nil)
@@ -234,21 +236,21 @@ func TestAPIChannelsCreateListSearchDelete(t *testing.T) {
 
 func TestAPIQueueSendPeekPullPurge(t *testing.T) {
 	e := newEnv(t)
-	sent := QueueMessage{
+	sent := dashboard.QueueMessage{
 		Channel: "jobs", ID: "job-1", Metadata: "meta", Body: []byte{0, 1, 2, 'x'}, Tags: map[string]string{"k": "v"},
-		Policy: QueuePolicy{ExpirationSeconds: 600, MaxReceiveCount: 3, DeadLetterQueue: "jobs.dead"},
+		Policy: dashboard.QueuePolicy{ExpirationSeconds: 600, MaxReceiveCount: 3, DeadLetterQueue: "jobs.dead"},
 	}
-	var res QueueSendResult
+	var res dashboard.QueueSendResult
 	e.must("POST", "/api/queue/send", sent, &res)
 	if res.MessageID != "job-1" || res.SentAt.IsZero() || res.ExpiresAt.Sub(res.SentAt) < 590*time.Second {
 		t.Fatalf("send result: %+v", res)
 	}
-	var info QueueInfo
+	var info dashboard.QueueInfo
 	e.must("GET", "/api/queue?channel=jobs", nil, &info)
 	if info.Waiting != 1 || info.LastSequence != 1 {
 		t.Fatalf("info: %+v", info)
 	}
-	var msgs []QueueMessage
+	var msgs []dashboard.QueueMessage
 	e.must("POST", "/api/queue/peek", map[string]any{"channel": "jobs", "max": 5}, &msgs)
 	if len(msgs) != 1 {
 		t.Fatalf("peek: %+v", msgs)
@@ -271,7 +273,7 @@ func TestAPIQueueSendPeekPullPurge(t *testing.T) {
 		t.Fatalf("after pull: %+v", info)
 	}
 	for i := range 3 {
-		e.must("POST", "/api/queue/send", QueueMessage{Channel: "jobs", Body: []byte(fmt.Sprint(i))}, nil)
+		e.must("POST", "/api/queue/send", dashboard.QueueMessage{Channel: "jobs", Body: []byte(fmt.Sprint(i))}, nil)
 	}
 	var purged struct{ Removed int64 }
 	e.must("POST", "/api/queue/purge", map[string]any{"channel": "jobs"}, &purged)
@@ -284,7 +286,7 @@ func TestAPIQueueSendPeekPullPurge(t *testing.T) {
 	if got := e.call("POST", "/api/queue/peek", map[string]any{"channel": "jobs", "max": 5000}, nil); got != http.StatusBadRequest {
 		t.Errorf("peek 5000: %d", got)
 	}
-	if got := e.call("POST", "/api/queue/send", QueueMessage{Channel: "jobs", Policy: QueuePolicy{DelaySeconds: -1}}, nil); got != http.StatusBadRequest {
+	if got := e.call("POST", "/api/queue/send", dashboard.QueueMessage{Channel: "jobs", Policy: dashboard.QueuePolicy{DelaySeconds: -1}}, nil); got != http.StatusBadRequest {
 		t.Errorf("negative delay: %d", got)
 	}
 }
@@ -324,12 +326,12 @@ func TestAPIRequeueDeadLetters(t *testing.T) {
 		}
 		return nil
 	})
-	var msgs []QueueMessage
+	var msgs []dashboard.QueueMessage
 	e.must("POST", "/api/queue/peek", map[string]any{"channel": "dead"}, &msgs)
 	if len(msgs) != 3 || msgs[0].ReRoutedFrom != "payments" || msgs[1].ReRoutedFrom != "refunds" {
 		t.Fatalf("dead letters: %+v", msgs)
 	}
-	var res RequeueResult
+	var res dashboard.RequeueResult
 	e.must("POST", "/api/queue/requeue", map[string]any{"channel": "dead", "max": 2}, &res)
 	if res.Moved != 2 || res.To["payments"] != 1 || res.To["refunds"] != 1 || res.Stopped != "" {
 		t.Fatalf("requeue 2: %+v", res)
@@ -360,19 +362,19 @@ func TestAPIRequeueDeadLetters(t *testing.T) {
 func TestAPIEventsStoreReplay(t *testing.T) {
 	e := newEnv(t)
 	for i := 1; i <= 3; i++ {
-		var r EventResult
-		e.must("POST", "/api/events/send", Event{Channel: "audit", Store: true, Body: fmt.Appendf(nil, "e%d", i), Tags: map[string]string{"n": fmt.Sprint(i)}}, &r)
+		var r dashboard.EventResult
+		e.must("POST", "/api/events/send", dashboard.Event{Channel: "audit", Store: true, Body: fmt.Appendf(nil, "e%d", i), Tags: map[string]string{"n": fmt.Sprint(i)}}, &r)
 		if r.ID == "" {
 			t.Fatal("no event id")
 		}
 	}
-	replay := func(query string, hdr ...string) []Event {
+	replay := func(query string, hdr ...string) []dashboard.Event {
 		t.Helper()
 		events, stop := e.events("/api/stream/events?channel=audit&store=true&"+query, hdr...)
 		defer stop()
-		var got []Event
+		var got []dashboard.Event
 		for len(got) < 3 {
-			ev, raw := next[Event](t, events, "event")
+			ev, raw := next[dashboard.Event](t, events, "event")
 			if raw.id != fmt.Sprint(ev.Sequence) {
 				t.Errorf("event id %q for sequence %d", raw.id, ev.Sequence)
 			}
@@ -405,7 +407,7 @@ func TestAPIEventsStoreReplay(t *testing.T) {
 	events, _ := e.events("/api/stream/events?channel=prices&start=new")
 	next[map[string]any](t, events, "open")
 	eventually(t, 10*time.Second, func() error {
-		e.must("POST", "/api/events/send", Event{Channel: "prices", Body: []byte("1.08")}, nil)
+		e.must("POST", "/api/events/send", dashboard.Event{Channel: "prices", Body: []byte("1.08")}, nil)
 		select {
 		case ev := <-events:
 			if ev.name == "event" && strings.Contains(ev.data, `"channel":"prices"`) {
@@ -431,7 +433,7 @@ func TestAPIRequests(t *testing.T) {
 	next[map[string]any](t, monitor, "open")
 	time.Sleep(200 * time.Millisecond) // the monitor's subscription reaches the broker
 	var res struct {
-		Response
+		dashboard.Response
 		ElapsedMS int64 `json:"elapsedMs"`
 	}
 	e.must("POST", "/api/requests/send", map[string]any{
@@ -442,9 +444,9 @@ func TestAPIRequests(t *testing.T) {
 	}
 	// The monitor saw it and did not answer it (the responder did).
 	for {
-		r, _ := next[Request](t, monitor, "request")
+		r, _ := next[dashboard.Request](t, monitor, "request")
 		if string(r.Body) == "sku-1" {
-			if r.Type != Queries || r.Channel != "stock" || r.Metadata != "m" || r.ReceivedAt.IsZero() {
+			if r.Type != dashboard.Queries || r.Channel != "stock" || r.Metadata != "m" || r.ReceivedAt.IsZero() {
 				t.Errorf("monitored %+v", r)
 			}
 			break
@@ -473,19 +475,19 @@ func TestAPIRequests(t *testing.T) {
 
 func TestAPIQueueMonitor(t *testing.T) {
 	e := newEnv(t)
-	e.must("POST", "/api/queue/send", QueueMessage{Channel: "inbox", Body: []byte("old")}, nil)
+	e.must("POST", "/api/queue/send", dashboard.QueueMessage{Channel: "inbox", Body: []byte("old")}, nil)
 	events, _ := e.events("/api/stream/queue-monitor?channel=inbox")
 	w, _ := next[map[string]int64](t, events, "watching")
 	if w["lastSequence"] != 1 {
 		t.Fatalf("watching from %v", w)
 	}
-	e.must("POST", "/api/queue/send", QueueMessage{Channel: "inbox", Body: []byte("new")}, nil)
-	m, raw := next[QueueMessage](t, events, "message")
+	e.must("POST", "/api/queue/send", dashboard.QueueMessage{Channel: "inbox", Body: []byte("new")}, nil)
+	m, raw := next[dashboard.QueueMessage](t, events, "message")
 	if string(m.Body) != "new" || m.Sequence != 2 || raw.id != "2" {
 		t.Fatalf("monitor saw %+v (id %s)", m, raw.id)
 	}
 	// One taken before the monitor could peek is counted as missed.
-	e.must("POST", "/api/queue/send", QueueMessage{Channel: "inbox", Body: []byte("fast")}, nil)
+	e.must("POST", "/api/queue/send", dashboard.QueueMessage{Channel: "inbox", Body: []byte("fast")}, nil)
 	e.must("POST", "/api/queue/pull", map[string]any{"channel": "inbox", "max": 10}, nil)
 	for {
 		select {
@@ -509,14 +511,14 @@ func TestAPIQueueMonitor(t *testing.T) {
 
 func TestAPIOverviewAndStreams(t *testing.T) {
 	e := newEnv(t)
-	e.must("POST", "/api/queue/send", QueueMessage{Channel: "q1", Body: []byte("hello")}, nil)
-	e.must("POST", "/api/events/send", Event{Channel: "s1", Store: true, Body: []byte("hi")}, nil)
-	var doc overviewDoc
+	e.must("POST", "/api/queue/send", dashboard.QueueMessage{Channel: "q1", Body: []byte("hello")}, nil)
+	e.must("POST", "/api/events/send", dashboard.Event{Channel: "s1", Store: true, Body: []byte("hi")}, nil)
+	var doc dashboard.Overview
 	e.must("GET", "/api/overview", nil, &doc)
 	if len(doc.Nodes) != 1 || doc.Nodes[0].Host != e.srv.Options().Host || doc.Nodes[0].Goroutines == 0 {
 		t.Fatalf("nodes: %+v", doc.Nodes)
 	}
-	if len(doc.Types) != 5 || doc.Types[0].Type != Queues || doc.Types[0].Channels != 1 || doc.Types[0].Waiting != 1 {
+	if len(doc.Types) != 5 || doc.Types[0].Type != dashboard.Queues || doc.Types[0].Channels != 1 || doc.Types[0].Waiting != 1 {
 		t.Fatalf("types: %+v", doc.Types)
 	}
 	if doc.Traffic == nil || doc.Traffic.MessagesIn < 2 || doc.Storage == nil || doc.Storage.Streams != 2 {
@@ -528,32 +530,32 @@ func TestAPIOverviewAndStreams(t *testing.T) {
 
 	// The overview stream samples rates.
 	events, stop := e.events("/api/stream/overview")
-	var last overviewDoc
+	var last dashboard.Overview
 	for len(last.Rates) == 0 {
-		last, _ = next[overviewDoc](t, events, "overview")
-		e.must("POST", "/api/queue/send", QueueMessage{Channel: "q1", Body: []byte("more")}, nil)
+		last, _ = next[dashboard.Overview](t, events, "overview")
+		e.must("POST", "/api/queue/send", dashboard.QueueMessage{Channel: "q1", Body: []byte("more")}, nil)
 	}
 	stop()
 
 	// The queue stream: info and channel statistics.
 	qs, _ := e.events("/api/stream/queue?channel=q1")
-	q, _ := next[queueDoc](t, qs, "queue")
+	q, _ := next[dashboard.QueueDoc](t, qs, "queue")
 	if q.Info == nil || q.Info.Waiting < 2 || q.Channel == nil || q.Channel.Incoming.Messages < 2 {
 		t.Fatalf("queue doc: %+v %+v", q.Info, q.Channel)
 	}
 	missing, _ := e.events("/api/stream/queue?channel=nothing")
-	if q, _ := next[queueDoc](t, missing, "queue"); q.Info != nil || q.Channel != nil {
+	if q, _ := next[dashboard.QueueDoc](t, missing, "queue"); q.Info != nil || q.Channel != nil {
 		t.Fatalf("missing queue doc: %+v", q)
 	}
 	cs, _ := e.events("/api/stream/channels/events_store")
-	if l, _ := next[[]Channel](t, cs, "channels"); len(l) != 1 || l[0].Name != "s1" {
+	if l, _ := next[[]dashboard.Channel](t, cs, "channels"); len(l) != 1 || l[0].Name != "s1" {
 		t.Fatalf("channels stream: %+v", l)
 	}
 }
 
 func TestBrokerWithoutServerInfo(t *testing.T) {
 	e := newEnv(t)
-	b, err := NewBroker(BrokerConfig{Address: e.srv.Addr})
+	b, err := dashboard.NewBroker(dashboard.BrokerConfig{Address: e.srv.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,20 +576,20 @@ func TestBrokerWithoutServerInfo(t *testing.T) {
 	if err != nil || tr.MessagesIn != 1 || tr.BytesIn != 5 {
 		t.Fatalf("traffic %+v, %v", tr, err)
 	}
-	if _, err := NewBroker(BrokerConfig{Address: "nohost"}); err == nil {
+	if _, err := dashboard.NewBroker(dashboard.BrokerConfig{Address: "nohost"}); err == nil {
 		t.Error("an address without a port was accepted")
 	}
 }
 
 // tokenSpy records the token each ListChannels call carried.
 type tokenSpy struct {
-	Backend
+	dashboard.Backend
 	tokens chan string
 }
 
-func (s *tokenSpy) ListChannels(ctx context.Context, typ ChannelType, search string) ([]Channel, error) {
+func (s *tokenSpy) ListChannels(ctx context.Context, typ dashboard.ChannelType, search string) ([]dashboard.Channel, error) {
 	select {
-	case s.tokens <- TokenFromContext(ctx):
+	case s.tokens <- dashboard.TokenFromContext(ctx):
 	default:
 	}
 	return s.Backend.ListChannels(ctx, typ, search)
@@ -595,11 +597,11 @@ func (s *tokenSpy) ListChannels(ctx context.Context, typ ChannelType, search str
 
 func TestAPIAuthenticate(t *testing.T) {
 	spy := &tokenSpy{tokens: make(chan string, 100)}
-	e := newEnv(t, func(c *Config) {
+	e := newEnv(t, func(c *dashboard.Config) {
 		spy.Backend = c.Backend
 		c.Backend = spy
 		c.Authenticate = func(r *http.Request) (string, error) {
-			switch tok := BearerToken(r); tok {
+			switch tok := dashboard.BearerToken(r); tok {
 			case "alice-token", "bob-token":
 				if r.URL.Query().Has("token") {
 					return "", errors.New("the token leaked into the query")
@@ -631,15 +633,12 @@ func TestAPIAuthenticate(t *testing.T) {
 	}
 	// Streams take the token as a query parameter.
 	events, _ := e.events("/api/stream/channels/queues?token=alice-token")
-	next[[]Channel](t, events, "channels")
+	next[[]dashboard.Channel](t, events, "channels")
 	if tok := <-spy.tokens; tok != "alice-token" {
 		t.Errorf("the stream's backend calls got token %q", tok)
 	}
-	// The Broker keeps a connection per token.
-	e.broker.mu.Lock()
-	_, alice := e.broker.conns["alice-token"]
-	_, bob := e.broker.conns["bob-token"]
-	e.broker.mu.Unlock()
+	// The dashboard.Broker keeps a connection per token.
+	alice, bob := dashboard.HasConn(e.broker, "alice-token"), dashboard.HasConn(e.broker, "bob-token")
 	if !alice || !bob {
 		t.Errorf("connections per token: alice %v, bob %v", alice, bob)
 	}
@@ -659,47 +658,17 @@ func TestStatusOf(t *testing.T) {
 		err  error
 		want int
 	}{
-		{fmt.Errorf("x: %w", errBadRequest), 400},
+		{fmt.Errorf("x: %w", dashboard.ErrBadRequest), 400},
 		{fmt.Errorf("x: %w", client.ErrInvalidArgument), 400},
-		{fmt.Errorf("x: %w", ErrNotFound), 404},
+		{fmt.Errorf("x: %w", dashboard.ErrNotFound), 404},
 		{client.ErrUnauthorized, 403},
 		{client.ErrTimeout, 504},
 		{context.DeadlineExceeded, 504},
 		{client.ErrUnavailable, 502},
 		{errors.New("boom"), 500},
 	} {
-		if got := statusOf(c.err); got != c.want {
+		if got := dashboard.StatusOf(c.err); got != c.want {
 			t.Errorf("statusOf(%v) = %d, want %d", c.err, got, c.want)
 		}
-	}
-}
-
-func TestRatesShareOneHistory(t *testing.T) {
-	r := newRates(2 * time.Second)
-	t0 := time.Unix(1000, 0)
-	if p := r.observe(t0, Traffic{MessagesIn: 10}); len(p) != 0 {
-		t.Fatalf("first sample gave %v", p)
-	}
-	// A second viewer within the same interval takes no sample.
-	if p := r.observe(t0.Add(500*time.Millisecond), Traffic{MessagesIn: 11}); len(p) != 0 {
-		t.Fatalf("early sample gave %v", p)
-	}
-	p := r.observe(t0.Add(2*time.Second), Traffic{MessagesIn: 30, MessagesOut: 4, BytesIn: 2000})
-	if len(p) != 1 || p[0].MessagesIn != 10 || p[0].MessagesOut != 2 || p[0].BytesIn != 1000 {
-		t.Fatalf("rates %+v", p)
-	}
-	// After a gap, or when counters went back (a restart), no point.
-	if p := r.observe(t0.Add(60*time.Second), Traffic{MessagesIn: 40}); len(p) != 1 {
-		t.Fatalf("after a gap: %+v", p)
-	}
-	if p := r.observe(t0.Add(62*time.Second), Traffic{MessagesIn: 1}); len(p) != 1 {
-		t.Fatalf("after a restart: %+v", p)
-	}
-	if p := r.observe(t0.Add(64*time.Second), Traffic{MessagesIn: 5}); len(p) != 2 || p[1].MessagesIn != 2 {
-		t.Fatalf("going on: %+v", p)
-	}
-	// Old points fall out of the window.
-	if p := r.observe(t0.Add(65*time.Second+historyLen*2*time.Second), Traffic{MessagesIn: 5}); len(p) != 0 {
-		t.Fatalf("after the window: %+v", p)
 	}
 }

@@ -1,4 +1,4 @@
-package dashboard
+package dashboard_test
 
 // Browser tests: headless Chromium, driven by chromedp, against the
 // dashboard on a real in-process broker. They assert on what the page
@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldmq/herald/internal/dashboard"
 
 	"github.com/chromedp/chromedp"
 
@@ -442,7 +444,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b.waitText("#toasts", "Moved 1 message back: 1 to payments")
 	b.waitText(".split", "payments.dead is empty")
 
-	// Events store: replay from the first event, then from sequence 2.
+	// dashboard.Events store: replay from the first event, then from sequence 2.
 	b.route("#/pubsub/events_store/audit")
 	b.setValue("#tail-start", "first")
 	b.click("#tail")
@@ -485,7 +487,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b.waitText("#monitor-feed", `{"sku": "A-1042"}`)
 	b.screenshot("query")
 
-	// Commands list and nodes.
+	// dashboard.Commands list and nodes.
 	b.route("#/channels/commands")
 	b.waitText("#channels-table", "deploy")
 	b.screenshot("commands")
@@ -508,9 +510,9 @@ func TestBrowserQueryTimeout(t *testing.T) {
 
 func TestBrowserSignIn(t *testing.T) {
 	chromiumPath(t)
-	e := newEnv(t, func(c *Config) {
+	e := newEnv(t, func(c *dashboard.Config) {
 		c.Authenticate = func(r *http.Request) (string, error) {
-			if BearerToken(r) != "s3cret" {
+			if dashboard.BearerToken(r) != "s3cret" {
 				return "", errors.New("unknown token")
 			}
 			return "s3cret", nil

@@ -1,4 +1,4 @@
-package dashboard
+package dashboard_test
 
 import (
 	"context"
@@ -8,39 +8,41 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldmq/herald/internal/dashboard"
+
 	"github.com/heraldmq/herald/client"
 	"github.com/heraldmq/herald/server/heraldtest"
 )
 
-// env is a real broker, a Broker backend on it, the dashboard served by
+// env is a real broker, a dashboard.Broker backend on it, the dashboard served by
 // httptest, and an SDK client for the test's own traffic.
 type env struct {
 	t      *testing.T
 	srv    *heraldtest.Server
-	broker *Broker
+	broker *dashboard.Broker
 	web    *httptest.Server
 	sdk    *client.Client
 	ctx    context.Context
 }
 
 // envOption changes the dashboard configuration of an env.
-type envOption func(*Config)
+type envOption func(*dashboard.Config)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	srv := heraldtest.NewServer(t)
 	info := &testInfo{dataDir: srv.DataDir, host: srv.Options().Host, started: time.Now()}
-	b, err := NewBroker(BrokerConfig{Address: srv.Addr, Info: info, Logger: heraldtest.Logger(t, 0)})
+	b, err := dashboard.NewBroker(dashboard.BrokerConfig{Address: srv.Addr, Info: info, Logger: heraldtest.Logger(t, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	info.b = b
 	t.Cleanup(func() { _ = b.Close() })
-	cfg := Config{Backend: b, Logger: heraldtest.Logger(t, 0), Interval: 500 * time.Millisecond}
+	cfg := dashboard.Config{Backend: b, Logger: heraldtest.Logger(t, 0), Interval: 500 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	web := httptest.NewServer(New(cfg))
+	web := httptest.NewServer(dashboard.New(cfg))
 	t.Cleanup(web.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
@@ -52,17 +54,17 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	return &env{t: t, srv: srv, broker: b, web: web, sdk: sdk, ctx: ctx}
 }
 
-// testInfo is a ServerInfo as the embedding server would give one: the
+// testInfo is a dashboard.ServerInfo as the embedding server would give one: the
 // process as the node, the data directory's size, and the channels'
 // traffic.
 type testInfo struct {
-	b       *Broker
+	b       *dashboard.Broker
 	dataDir string
 	host    string
 	started time.Time
 }
 
-func (i *testInfo) Nodes(ctx context.Context) ([]Node, error) {
+func (i *testInfo) Nodes(ctx context.Context) ([]dashboard.Node, error) {
 	t, err := i.Traffic(ctx)
 	if err != nil {
 		return nil, err
@@ -71,11 +73,11 @@ func (i *testInfo) Nodes(ctx context.Context) ([]Node, error) {
 	for _, n := range t.Clients {
 		clients += n
 	}
-	return []Node{ProcessNode(i.host, "2.4.0+herald.0.1.0-dev", "standalone", i.started, clients)}, nil
+	return []dashboard.Node{dashboard.ProcessNode(i.host, "2.4.0+herald.0.1.0-dev", "standalone", i.started, clients)}, nil
 }
 
-func (i *testInfo) Storage(ctx context.Context) (Storage, error) {
-	var st Storage
+func (i *testInfo) Storage(ctx context.Context) (dashboard.Storage, error) {
+	var st dashboard.Storage
 	err := filepath.WalkDir(i.dataDir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
@@ -88,7 +90,7 @@ func (i *testInfo) Storage(ctx context.Context) (Storage, error) {
 	if err != nil {
 		return st, err
 	}
-	for _, typ := range []ChannelType{Queues, EventsStore} {
+	for _, typ := range []dashboard.ChannelType{dashboard.Queues, dashboard.EventsStore} {
 		l, err := i.b.ListChannels(ctx, typ, "")
 		if err != nil {
 			return st, err
@@ -98,13 +100,13 @@ func (i *testInfo) Storage(ctx context.Context) (Storage, error) {
 	return st, nil
 }
 
-func (i *testInfo) Traffic(ctx context.Context) (Traffic, error) {
-	t, err := i.b.channelTraffic(ctx)
+func (i *testInfo) Traffic(ctx context.Context) (dashboard.Traffic, error) {
+	t, err := dashboard.ChannelTraffic(i.b)(ctx)
 	if err != nil {
 		return t, err
 	}
-	t.Clients = map[ChannelType]int{}
-	for _, typ := range ChannelTypes {
+	t.Clients = map[dashboard.ChannelType]int{}
+	for _, typ := range dashboard.ChannelTypes {
 		l, err := i.b.ListChannels(ctx, typ, "")
 		if err != nil {
 			return t, err

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// ratePoint is the broker's message rate over one sampling interval.
-type ratePoint struct {
+// RatePoint is the broker's message rate over one sampling interval.
+type RatePoint struct {
 	Time        int64   `json:"t"` // Unix ms at the end of the interval
 	MessagesIn  float64 `json:"in"`
 	MessagesOut float64 `json:"out"`
@@ -28,7 +28,7 @@ type rates struct {
 	mu     sync.Mutex
 	last   Traffic
 	lastAt time.Time
-	points []ratePoint
+	points []RatePoint
 }
 
 func newRates(interval time.Duration) *rates {
@@ -37,7 +37,7 @@ func newRates(interval time.Duration) *rates {
 
 // observe records a sample taken at now, unless another one was taken less
 // than three quarters of an interval ago, and returns the history.
-func (r *rates) observe(now time.Time, t Traffic) []ratePoint {
+func (r *rates) observe(now time.Time, t Traffic) []RatePoint {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	dt := now.Sub(r.lastAt)
@@ -46,7 +46,7 @@ func (r *rates) observe(now time.Time, t Traffic) []ratePoint {
 		// that went back (a restart) give no rate: the chart shows a gap.
 		if !r.lastAt.IsZero() && dt <= 5*r.interval && t.MessagesIn >= r.last.MessagesIn && t.MessagesOut >= r.last.MessagesOut {
 			s := dt.Seconds()
-			r.points = append(r.points, ratePoint{
+			r.points = append(r.points, RatePoint{
 				Time:        now.UnixMilli(),
 				MessagesIn:  float64(t.MessagesIn-r.last.MessagesIn) / s,
 				MessagesOut: float64(t.MessagesOut-r.last.MessagesOut) / s,
@@ -66,5 +66,5 @@ func (r *rates) observe(now time.Time, t Traffic) []ratePoint {
 		i++
 	}
 	r.points = r.points[i:]
-	return append([]ratePoint(nil), r.points...)
+	return append([]RatePoint(nil), r.points...)
 }

@@ -10,7 +10,7 @@ TOOLS := $(CURDIR)/bin/tools
 
 FUZZTIME ?= 10s
 
-.PHONY: build test test-short lint proto proto-check bench fuzz run
+.PHONY: build test test-short test-browser lint proto proto-check bench fuzz run
 
 build:
 	$(GO) build -o bin/herald ./cmd/herald
@@ -20,6 +20,11 @@ test:
 
 test-short:
 	$(GO) test -short ./...
+
+# The dashboard in headless Chromium (Debian's chromium); they skip without it.
+# HERALD_SCREENSHOTS=docs/dashboard also refreshes the README's screenshots.
+test-browser:
+	$(GO) test -race -run '^TestBrowser' ./internal/dashboard/
 
 lint:
 	$(GO) vet ./...

@@ -18,6 +18,10 @@ type Msg struct {
 	Data    []byte
 }
 
+// Unsubscriber ends a subscription; *Subscription implements it, and tests
+// of the layers above can supply their own.
+type Unsubscriber interface{ Unsubscribe() }
+
 // Subscription is a live core subscription. Unsubscribe is idempotent.
 type Subscription struct {
 	sub  *nats.Subscription
@@ -42,7 +46,7 @@ func (e *Engine) Publish(subject string, data []byte) error {
 // With a non-empty queue, each message goes to one member of that queue group
 // across all matching subscriptions. Calls to fn for one subscription are
 // sequential; fn may block, which holds back only this subscription.
-func (e *Engine) Subscribe(subject, queue string, fn func(Msg)) (*Subscription, error) {
+func (e *Engine) Subscribe(subject, queue string, fn func(Msg)) (Unsubscriber, error) {
 	h := func(m *nats.Msg) { fn(Msg{Subject: m.Subject, Reply: m.Reply, Data: m.Data}) }
 	var (
 		s   *nats.Subscription

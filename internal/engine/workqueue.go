@@ -393,3 +393,11 @@ func (e *Engine) PurgeSubjects(ctx context.Context, stream, filter string) error
 	}
 	return mapJSErr(st.Purge(ctx, jetstream.WithPurgeSubject(filter)))
 }
+
+// RawMsgWithHeader returns m with a header set, for tests of the layers
+// above.
+func RawMsgWithHeader(m RawMsg, key, value string) *RawMsg {
+	m.header = nats.Header{}
+	m.header.Set(key, value)
+	return &m
+}

@@ -97,7 +97,7 @@ func (s *Subscription) Validate() error {
 // Engine is what the events pattern needs from the engine.
 type Engine interface {
 	Publish(subject string, data []byte) error
-	Subscribe(subject, queue string, fn func(engine.Msg)) (*engine.Subscription, error)
+	Subscribe(subject, queue string, fn func(engine.Msg)) (engine.Unsubscriber, error)
 }
 
 // Config tunes delivery to subscribers.

@@ -200,7 +200,7 @@ func (s *Subscription) Validate() error {
 type Engine interface {
 	Request(ctx context.Context, subject string, data []byte) ([]byte, error)
 	Reply(reply string, data []byte) error
-	Subscribe(subject, queue string, fn func(engine.Msg)) (*engine.Subscription, error)
+	Subscribe(subject, queue string, fn func(engine.Msg)) (engine.Unsubscriber, error)
 }
 
 // Cache keeps query responses; *engine.KV implements it.

@@ -10,6 +10,9 @@ TOOLS := $(CURDIR)/bin/tools
 
 FUZZTIME ?= 10s
 
+# golangci-lint, pinned, built from the Go module proxy into bin/tools.
+GOLANGCI_LINT_VERSION := v2.15.0
+
 .PHONY: build test test-short test-browser lint proto proto-check bench fuzz run
 
 build:
@@ -29,8 +32,9 @@ test-browser:
 lint:
 	$(GO) vet ./...
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt:"; echo "$$out"; exit 1; fi
-	@if command -v golangci-lint >/dev/null 2>&1; then golangci-lint run ./...; \
-	else echo "golangci-lint not installed: skipped"; fi
+	@test -x $(TOOLS)/golangci-lint && $(TOOLS)/golangci-lint version 2>/dev/null | grep -q "$(GOLANGCI_LINT_VERSION:v%=%)" || \
+		GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	$(TOOLS)/golangci-lint run ./...
 
 proto:
 	@command -v protoc >/dev/null 2>&1 || { echo "protoc not found: apt-get install protobuf-compiler" >&2; exit 1; }

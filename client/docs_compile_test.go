@@ -591,7 +591,7 @@ func sendAndReceive() {
 		SetMaxItems(1).
 		SetWaitTimeout(10).
 		SetAutoAck(true)
-	msgs, err := queuesClient.Poll(ctx, pollRequest)
+	msgs, _ := queuesClient.Poll(ctx, pollRequest) // the upstream example ignores the error
 	//if err != nil {
 	//	log.Fatal(err)
 	//}
@@ -662,7 +662,7 @@ func sendAndReceiveWithVisibilityExpiration() {
 		SetMaxItems(1).
 		SetWaitTimeout(10).
 		SetVisibilitySeconds(2)
-	msgs, err := queuesClient.Poll(ctx, pollRequest)
+	msgs, _ := queuesClient.Poll(ctx, pollRequest) // the upstream example ignores the error
 	for _, msg := range msgs.Messages {
 		log.Println(msg.String())
 		log.Println("Received message, waiting 3 seconds before ack")
@@ -705,7 +705,7 @@ func sendAndReceiveWithVisibilityExtension() {
 		SetMaxItems(1).
 		SetWaitTimeout(10).
 		SetVisibilitySeconds(2)
-	msgs, err := queuesClient.Poll(ctx, pollRequest)
+	msgs, _ := queuesClient.Poll(ctx, pollRequest) // the upstream example ignores the error
 	for _, msg := range msgs.Messages {
 		log.Println(msg.String())
 		log.Println("Received message, waiting 1 seconds before ack")
@@ -752,7 +752,7 @@ func sendAndReceiveWithVisibility() {
 		SetMaxItems(1).
 		SetWaitTimeout(10).
 		SetVisibilitySeconds(2)
-	msgs, err := queuesClient.Poll(ctx, pollRequest)
+	msgs, _ := queuesClient.Poll(ctx, pollRequest) // the upstream example ignores the error
 	for _, msg := range msgs.Messages {
 		log.Println(msg.String())
 		if err := msg.Ack(); err != nil {

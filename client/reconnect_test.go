@@ -128,7 +128,7 @@ func TestStateFollowsTheConnection(t *testing.T) {
 		eventually(t, 10*time.Second, func() error {
 			_, err := c.Ping(ctx)
 			if !errors.Is(err, client.ErrUnavailable) {
-				return fmt.Errorf("ping on a stopped server: %v", err)
+				return fmt.Errorf("ping on a stopped server: %w", err)
 			}
 			if s := c.State(); s != client.StateReconnecting {
 				return fmt.Errorf("state %v while the server is down", s)

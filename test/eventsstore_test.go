@@ -226,7 +226,7 @@ func resume(t *testing.T, cl pb.KubemqClient, js jetstream.JetStream, ch, client
 	for {
 		eventually(t, 10*time.Second, func() error {
 			if _, e, err := storeConsumers(js, ch); err != nil || e != 0 {
-				return fmt.Errorf("ephemeral cursors %d: %v", e, err)
+				return fmt.Errorf("ephemeral cursors %d: %w", e, err)
 			}
 			return nil
 		})

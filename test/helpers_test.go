@@ -197,24 +197,6 @@ func (c *collector[T]) waitN(t *testing.T, d time.Duration, n int) []T {
 	return c.waitFor(t, d, fmt.Sprintf("%d items", n), func(items []T) bool { return len(items) >= n })
 }
 
-// waitErr waits for the stream to fail and returns its error.
-func (c *collector[T]) waitErr(t *testing.T, d time.Duration) error {
-	t.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		_, err, notify := c.snapshot()
-		if err != nil {
-			return err
-		}
-		select {
-		case <-notify:
-		case <-timer.C:
-			t.Fatalf("stream did not fail within %v", d)
-		}
-	}
-}
-
 // sub is an open raw subscription: what it delivered, and how to end it.
 type sub[T any] struct {
 	*collector[T]

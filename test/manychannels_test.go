@@ -65,11 +65,11 @@ func TestManyChannels(t *testing.T) {
 			body := []byte(fmt.Sprintf("m%d", k))
 			r, err := cl.SendQueueMessage(ctx, &pb.QueueMessage{ClientID: "many", Channel: qName(i), Body: body})
 			if err != nil || r.IsError {
-				return fmt.Errorf("queue %d: %v %v", i, err, r)
+				return fmt.Errorf("queue %d: %w %v", i, err, r)
 			}
 			e, err := cl.SendEvent(ctx, &pb.Event{ClientID: "many", Channel: esName(i), Body: body, Store: true})
 			if err != nil || !e.Sent {
-				return fmt.Errorf("events store %d: %v %v", i, err, e)
+				return fmt.Errorf("events store %d: %w %v", i, err, e)
 			}
 		}
 		return nil
@@ -166,7 +166,7 @@ func checkChannel(cl pb.KubemqClient, q, es string, per int) error {
 	defer cancel()
 	res, err := cl.ReceiveQueueMessages(ctx, &pb.ReceiveQueueMessagesRequest{ClientID: "many", Channel: q, MaxNumberOfMessages: int32(per + 1), WaitTimeSeconds: 1})
 	if err != nil || res.IsError || len(res.Messages) != per {
-		return fmt.Errorf("queue %s: %v %v", q, err, res)
+		return fmt.Errorf("queue %s: %w %v", q, err, res)
 	}
 	for k, m := range res.Messages {
 		if m.Attributes.Sequence != uint64(k+1) || string(m.Body) != fmt.Sprintf("m%d", k+1) {
@@ -181,7 +181,7 @@ func checkChannel(cl pb.KubemqClient, q, es string, per int) error {
 	for k := 1; k <= per; k++ {
 		ev, err := st.Recv()
 		if err != nil {
-			return fmt.Errorf("events store %s: %v", es, err)
+			return fmt.Errorf("events store %s: %w", es, err)
 		}
 		if ev.Sequence != uint64(k) || string(ev.Body) != fmt.Sprintf("m%d", k) {
 			return fmt.Errorf("events store %s event %d: seq %d body %q", es, k, ev.Sequence, ev.Body)

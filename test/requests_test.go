@@ -79,7 +79,7 @@ func waitRequestsReady(t *testing.T, cl pb.KubemqClient, kind pb.Request_Request
 		})
 		for i, r := range ready {
 			if !r() {
-				return fmt.Errorf("responder %d has not seen a probe: %v", i, err)
+				return fmt.Errorf("responder %d has not seen a probe: %w", i, err)
 			}
 		}
 		return nil

@@ -37,29 +37,6 @@ const (
 	err207 = "Error 207: invalid subscribe type"
 )
 
-// subscribeErr opens a subscription that must be refused and returns the
-// status it ends with (before any item).
-func subscribeErr(t *testing.T, cl pb.KubemqClient, req *pb.Subscribe) error {
-	t.Helper()
-	ctx := testCtx(t, 5*time.Second)
-	var err error
-	switch req.SubscribeTypeData {
-	case pb.Subscribe_Commands, pb.Subscribe_Queries:
-		stream, serr := cl.SubscribeToRequests(ctx, req)
-		if serr != nil {
-			return serr
-		}
-		_, err = stream.Recv()
-	default:
-		stream, serr := cl.SubscribeToEvents(ctx, req)
-		if serr != nil {
-			return serr
-		}
-		_, err = stream.Recv()
-	}
-	return err
-}
-
 // subscribeRequestsErr is subscribeErr for SubscribeToRequests whatever the type.
 func subscribeRequestsErr(t *testing.T, cl pb.KubemqClient, req *pb.Subscribe) error {
 	t.Helper()

@@ -119,7 +119,6 @@ type task struct {
 	mu        sync.Mutex
 	cancel    context.CancelFunc // of the running handler's context
 	abandoned bool               // a drain timed out while it ran
-	returned  bool               // abandon returned it to the group
 	settle    func() bool        // abandon's settlement: true if returned to the group
 }
 
@@ -180,16 +179,6 @@ func (s *Subscription) produce(fn func()) {
 		defer s.producers.Done()
 		fn()
 	}()
-}
-
-// push hands t to a lane; false when the subscription is stopping.
-func (s *Subscription) push(lane int, t *task) bool {
-	select {
-	case s.lanes[lane] <- t:
-		return true
-	case <-s.tctx.Done():
-		return false
-	}
 }
 
 // start runs the workers; call it after the transports were added.

@@ -147,7 +147,7 @@ func splitAddress(hp string) (string, int, error) {
 		if strings.Contains(err.Error(), "missing port") {
 			return strings.Trim(hp, "[]"), DefaultPort, nil
 		}
-		return "", 0, fmt.Errorf("%w: address %q: %v", ErrInvalidOption, hp, err)
+		return "", 0, fmt.Errorf("%w: address %q: %w", ErrInvalidOption, hp, err)
 	}
 	port, err := strconv.Atoi(ps)
 	if err != nil || port < 1 || port > 65535 {

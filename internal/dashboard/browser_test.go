@@ -185,15 +185,6 @@ func (b *browser) text(sel string) string {
 	return s
 }
 
-func (b *browser) count(sel string) int {
-	b.t.Helper()
-	n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
-	if err != nil {
-		b.t.Fatalf("count %s: %v", sel, err)
-	}
-	return n
-}
-
 func (b *browser) click(sel string) {
 	b.t.Helper()
 	b.do(chromedp.Click(chromedp.CSS(sel)))

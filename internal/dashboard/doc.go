@@ -1,5 +1,5 @@
-// Package dashboard is Herald's web dashboard: a small UI embedded with
-// go:embed (plain HTML, CSS and JavaScript modules; nothing is fetched at
+// Package dashboard is Herald's web dashboard: a small UI embedded in the
+// binary (plain HTML, CSS and JavaScript modules; nothing is fetched at
 // run time, so it works offline) and the JSON API it runs on.
 //
 // # Serving it

@@ -160,7 +160,7 @@ func TestReaderResumesExactlyAfterShutdown(t *testing.T) {
 			for k := 1; k <= acked+returned; k++ {
 				m, err := rd.Next(ctx)
 				if err != nil || m.Seq != uint64(k) {
-					errs <- fmt.Errorf("reader %d: read %d: %v %v", i, k, m, err)
+					errs <- fmt.Errorf("reader %d: read %d: %v %w", i, k, m, err)
 					return
 				}
 				if k <= acked {
@@ -169,7 +169,7 @@ func TestReaderResumesExactlyAfterShutdown(t *testing.T) {
 					err = m.Return()
 				}
 				if err != nil {
-					errs <- fmt.Errorf("reader %d: settle %d: %v", i, k, err)
+					errs <- fmt.Errorf("reader %d: settle %d: %w", i, k, err)
 					return
 				}
 			}

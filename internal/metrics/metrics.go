@@ -242,7 +242,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 type series struct {
-	msgs, bytes, errs, active, last int64
+	msgs, bytes, errs, last int64
 }
 
 // kubemq exports KubeMQ's families from the statistics registry.

@@ -1,6 +1,7 @@
 package kmq
 
 import (
+	"errors"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -53,8 +54,9 @@ func ValidateQueueChannel(ch string) error {
 	if ch == "" || strings.HasSuffix(ch, ".") || strings.ContainsAny(ch, "*>") || checkChars(ch) != nil {
 		return ErrInvalidQueueName
 	}
-	if err := checkShape(ch); err != nil {
-		return New(120, "invalid queue name value, "+strings.TrimPrefix(err.(*Error).Text, "invalid channel value, "))
+	var shape *Error
+	if errors.As(checkShape(ch), &shape) {
+		return New(120, "invalid queue name value, "+strings.TrimPrefix(shape.Text, "invalid channel value, "))
 	}
 	return nil
 }

@@ -213,10 +213,9 @@ func (r *fakeReg) List(string) []registry.Record { return nil }
 
 // rig is a service over the fakes.
 type rig struct {
-	s     *Service
-	log   *fakeLog
-	eng   *fakeEngine
-	clock time.Time
+	s   *Service
+	log *fakeLog
+	eng *fakeEngine
 }
 
 func newRig(t *testing.T, lim Limits) *rig {

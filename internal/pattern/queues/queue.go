@@ -77,12 +77,6 @@ func (q *queue) leased(seq uint64) bool {
 	return q.leases[seq] != nil
 }
 
-func (q *queue) numLeases() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.leases)
-}
-
 // consumerName is the durable consumer of a queue channel on its shard: a
 // readable prefix of the name and a hash, unique per channel.
 func consumerName(channel string) string { return "Q_" + token(channel) }

@@ -48,8 +48,9 @@ type Record struct {
 }
 
 type entry struct {
-	mu  sync.Mutex // serialises writes of this record
-	rec Record
+	mu      sync.Mutex    // serialises writes of this record
+	written chan struct{} // closed once the record's first write ended
+	rec     Record
 }
 
 // Registry holds the records.
@@ -156,15 +157,20 @@ func (r *Registry) Ensure(ctx context.Context, kind, name string) (created bool,
 	r.mu.Lock()
 	e := r.m[key]
 	if e == nil {
-		e = &entry{rec: Record{Kind: kind, Name: name, Created: time.Now().UnixMilli()}}
-		e.mu.Lock() // held until written: concurrent callers wait on it below
+		e = &entry{rec: Record{Kind: kind, Name: name, Created: time.Now().UnixMilli()}, written: make(chan struct{})}
+		e.mu.Lock() // held until written: other writers of the record wait
 		r.m[key] = e
 		created = true
 	}
 	r.mu.Unlock()
 	if !created {
-		e.mu.Lock() // wait for the creator's write
-		e.mu.Unlock()
+		if e.written != nil {
+			select { // the creator's write
+			case <-e.written:
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+		}
 		if r.get(kind, name) == nil {
 			return r.Ensure(ctx, kind, name) // its write failed
 		}
@@ -177,6 +183,7 @@ func (r *Registry) Ensure(ctx context.Context, kind, name string) (created bool,
 		r.mu.Unlock()
 	}
 	e.mu.Unlock()
+	close(e.written)
 	return err == nil, err
 }
 

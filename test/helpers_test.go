@@ -70,7 +70,13 @@ func eventually(t *testing.T, timeout time.Duration, fn func() error) {
 // rawConn opens a plain gRPC connection to srv, closed at cleanup.
 func rawConn(t testing.TB, srv *heraldtest.Server) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return rawConnTo(t, srv.Addr)
+}
+
+// rawConnTo opens a plain gRPC connection to addr, closed at cleanup.
+func rawConnTo(t testing.TB, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/registry"
 )
 
@@ -30,10 +31,16 @@ type Info struct {
 	Queues     []QueueInfo
 }
 
+// exactFirsts is the most queues whose first sequence Info reads from the
+// engine, one read each; beyond it Info derives it from the last sequence
+// and the number of messages held (exact unless messages in the middle of
+// a queue were settled before older ones).
+const exactFirsts = 1000
+
 // Info lists the queue channels that ever held a message, filtered by
 // exact names separated by ";" (empty: all). It reads the engine a fixed
-// number of times, and once per listed channel that holds messages (for
-// its first sequence).
+// number of times, and once per listed channel that holds messages (its
+// first sequence) when they are at most exactFirsts.
 func (s *Service) Info(ctx context.Context, filter string) (*Info, error) {
 	want := map[string]bool{}
 	for _, n := range strings.Split(filter, ";") {
@@ -51,9 +58,11 @@ func (s *Service) Info(ctx context.Context, filter string) (*Info, error) {
 			withMsgs = append(withMsgs, c.name)
 		}
 	}
-	firsts, err := s.log.Firsts(ctx, withMsgs)
-	if err != nil {
-		return nil, err
+	var firsts map[string]*engine.RawMsg
+	if len(withMsgs) <= exactFirsts {
+		if firsts, err = s.log.Firsts(ctx, withMsgs); err != nil {
+			return nil, err
+		}
 	}
 	out := &Info{}
 	for _, c := range st {
@@ -61,7 +70,7 @@ func (s *Service) Info(ctx context.Context, filter string) (*Info, error) {
 			continue // never held a message
 		}
 		qi := QueueInfo{Name: c.name, Messages: int64(c.count), LastSequence: int64(c.last), Sent: int64(c.last),
-			FirstSequence: int64(c.last) + 1, Waiting: int64(c.count) - int64(c.leased), Subscribers: int64(c.receivers)}
+			FirstSequence: int64(c.last) - int64(c.count) + 1, Waiting: int64(c.count) - int64(c.leased), Subscribers: int64(c.receivers)}
 		if m := firsts[c.name]; m != nil {
 			qi.FirstSequence = int64(m.ChanSeq)
 		}

@@ -39,8 +39,10 @@ type Record struct {
 	Created int64  `json:"c"` // Unix ms
 	// Reserved bounds every sequence number the channel's log handed out.
 	Reserved uint64 `json:"r,omitempty"`
-	// Last is the last number handed out, as of the last clean shutdown
-	// (after a crash, Open raises it to Reserved).
+	// Last is a floor of the channel's numbering: numbers continue after
+	// it (set when a channel is copied in with its numbers; after a crash,
+	// Open raises it to Reserved). The exact last numbers of a clean
+	// shutdown are kept apart, in one entry for all channels.
 	Last   uint64 `json:"l,omitempty"`
 	Sealed bool   `json:"s,omitempty"`
 	// Moved: sealed, and its messages moved to the store of sealed channels.
@@ -58,9 +60,15 @@ type Registry struct {
 	kv KV
 	mu sync.RWMutex
 	m  map[string]*entry // by key
+	// lasts are the last numbers of the channels as of the last clean
+	// shutdown, by key; written in one entry (lastsKey) by Close.
+	lasts map[string]uint64
 }
 
-const cleanKey = "meta.clean"
+const (
+	cleanKey = "meta.clean"
+	lastsKey = "meta.lasts"
+)
 
 // Key is a record's key in the bucket: its kind and a hash of its name
 // (names may hold characters keys may not).
@@ -73,11 +81,16 @@ func Key(kind, name string) string {
 // record's Last is raised to its reservation: the numbers handed out after
 // the last clean shutdown are unknown, only bounded.
 func Open(ctx context.Context, kv KV) (*Registry, error) {
-	r := &Registry{kv: kv, m: map[string]*entry{}}
+	r := &Registry{kv: kv, m: map[string]*entry{}, lasts: map[string]uint64{}}
 	clean := false
+	var lasts []byte
 	err := kv.Each(ctx, ">", func(key string, value []byte) {
-		if key == cleanKey {
+		switch key {
+		case cleanKey:
 			clean = true
+			return
+		case lastsKey:
+			lasts = value
 			return
 		}
 		var rec Record
@@ -89,7 +102,19 @@ func Open(ctx context.Context, kv KV) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: load: %w", err)
 	}
+	if clean {
+		if len(lasts) > 0 && json.Unmarshal(lasts, &r.lasts) != nil {
+			r.lasts = map[string]uint64{}
+			clean = false // unreadable: as after a crash
+		}
+		for k, n := range r.lasts {
+			if e := r.m[k]; e != nil {
+				e.rec.Last = max(e.rec.Last, n)
+			}
+		}
+	}
 	if !clean {
+		r.lasts = map[string]uint64{}
 		for _, e := range r.m {
 			e.rec.Last = max(e.rec.Last, e.rec.Reserved)
 		}
@@ -100,19 +125,30 @@ func Open(ctx context.Context, kv KV) (*Registry, error) {
 	return r, nil
 }
 
-// Close writes the last numbers the logs handed out (by kind, then channel)
-// and marks the run clean.
+// Close writes the last numbers the logs handed out (by kind, then
+// channel) in one entry, and marks the run clean.
 func (r *Registry) Close(ctx context.Context, lasts map[string]map[string]uint64) error {
+	r.mu.Lock()
 	for kind, m := range lasts {
 		for name, last := range m {
-			e := r.get(kind, name)
-			if e == nil {
-				continue
-			}
-			if err := r.update(ctx, e, func(rec *Record) { rec.Last = max(last, rec.Last) }); err != nil {
-				return err
+			k := Key(kind, name)
+			if e := r.m[k]; e != nil {
+				r.lasts[k] = max(r.lasts[k], last, e.rec.Last)
 			}
 		}
+	}
+	for k := range r.lasts {
+		if r.m[k] == nil { // deleted
+			delete(r.lasts, k)
+		}
+	}
+	b, err := json.Marshal(r.lasts)
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := r.kv.Put(ctx, lastsKey, b); err != nil {
+		return fmt.Errorf("registry: write the last numbers: %w", err)
 	}
 	return r.kv.Put(ctx, cleanKey, []byte("1"))
 }

@@ -68,7 +68,7 @@ func TestStartPositions(t *testing.T) {
 		{"type 7", StartType(7), 0, 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.position(context.Background(), l, &Subscription{Channel: "c", Start: tc.start, StartValue: tc.value})
+			got, err := s.position(context.Background(), l, &Subscription{Channel: "c", Start: tc.start, StartValue: tc.value}, now)
 			if err != nil || got != tc.want {
 				t.Fatalf("position %d (%v), want %d", got, err, tc.want)
 			}
@@ -76,7 +76,7 @@ func TestStartPositions(t *testing.T) {
 	}
 	empty := &memLog{}
 	for _, st := range []StartType{StartFromLast, StartNewOnly, StartFromFirst} {
-		if got, _ := s.position(context.Background(), empty, &Subscription{Channel: "c", Start: st}); got != 0 {
+		if got, _ := s.position(context.Background(), empty, &Subscription{Channel: "c", Start: st}, now); got != 0 {
 			t.Fatalf("empty channel, start %d: position %d", st, got)
 		}
 	}
@@ -86,7 +86,7 @@ func TestStartPositions(t *testing.T) {
 		engine.RawMsgWithHeader(engine.RawMsg{Seq: 1, ChanSeq: 1, Time: now}, engine.TimeHeader, strconv.FormatInt(now.Add(-time.Hour).UnixNano(), 10)),
 		engine.RawMsgWithHeader(engine.RawMsg{Seq: 2, ChanSeq: 2, Time: now}, engine.TimeHeader, strconv.FormatInt(now.Add(-time.Minute).UnixNano(), 10)),
 	}
-	if got, _ := s.position(context.Background(), copied, &Subscription{Channel: "c", Start: StartAtTimeDelta, StartValue: 600}); got != 1 {
+	if got, _ := s.position(context.Background(), copied, &Subscription{Channel: "c", Start: StartAtTimeDelta, StartValue: 600}, now); got != 1 {
 		t.Fatalf("copied events: position %d, want 1", got)
 	}
 }

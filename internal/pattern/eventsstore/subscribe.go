@@ -34,6 +34,13 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 	if err := sub.Validate(); err != nil {
 		return err
 	}
+	// Where the subscription starts is taken as it arrives, before any
+	// other work: what is stored after the request reached the server is
+	// not missed by a "new" or "since a moment ago" start.
+	start, err := s.position(ctx, s.LogOf(sub.Channel), sub, time.Now())
+	if err != nil {
+		return err
+	}
 	if _, err := s.reg.Ensure(ctx, Kind, sub.Channel); err != nil {
 		return err
 	}
@@ -64,22 +71,14 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		}
 		defer s.closeCursor(pos)
 		if !pos.found {
-			// A new cursor: its position is fixed now, as a durable
-			// consumer's start would be, and kept at once.
-			p, err := s.position(ctx, s.LogOf(sub.Channel), sub)
-			if err != nil {
-				return err
-			}
-			s.advance(pos, p)
-			s.write(ctx, pos, p, false, true)
+			// A new cursor starts where the subscription asked, and the
+			// position is kept at once.
+			s.advance(pos, start)
+			s.write(ctx, pos, start, false, true)
 		}
 		next = s.cursorSeq(pos) + 1
 	} else {
-		p, err := s.position(ctx, s.LogOf(sub.Channel), sub)
-		if err != nil {
-			return err
-		}
-		next = p + 1
+		next = start + 1
 	}
 	for {
 		l := s.LogOf(sub.Channel)
@@ -164,7 +163,7 @@ func (s *Service) read(ctx context.Context, l Log, sub *Subscription, key string
 
 // position is the channel sequence after which a new subscription starts:
 // it receives the events with larger sequences.
-func (s *Service) position(ctx context.Context, l Log, sub *Subscription) (uint64, error) {
+func (s *Service) position(ctx context.Context, l Log, sub *Subscription, now time.Time) (uint64, error) {
 	last, err := l.Last(ctx, sub.Channel)
 	if err != nil {
 		return 0, err
@@ -180,7 +179,6 @@ func (s *Service) position(ctx context.Context, l Log, sub *Subscription) (uint6
 		}
 		return m.ChanSeq - 1, nil
 	}
-	now := time.Now()
 	switch sub.Start {
 	case StartFromFirst:
 		return 0, nil

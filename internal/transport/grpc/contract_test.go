@@ -13,12 +13,13 @@ import (
 )
 
 // TestServedMethods pins the wire contract: every method KubeMQ clients call
-// is served under /kubemq.kubemq/<Method>, and nothing else is.
+// is served under /kubemq.kubemq/<Method>, and nothing else is but the
+// standard health service.
 func TestServedMethods(t *testing.T) {
 	s := New(Config{}, Services{})
 	info := s.grpc.GetServiceInfo()
-	if len(info) != 1 {
-		t.Fatalf("services %v, want only kubemq.kubemq", info)
+	if _, ok := info["grpc.health.v1.Health"]; len(info) != 2 || !ok {
+		t.Fatalf("services %v, want kubemq.kubemq and grpc.health.v1.Health", info)
 	}
 	svc, ok := info["kubemq.kubemq"]
 	if !ok {

@@ -6,6 +6,7 @@ package grpctransport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,10 +20,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
@@ -48,16 +51,22 @@ type Config struct {
 	Version        string    // reported by Ping
 	StartTime      time.Time // reported by Ping
 	MaxMessageSize int
-	Logger         *slog.Logger
+	// Guard authenticates callers and authorizes their requests; nil lets
+	// every caller do everything.
+	Guard *auth.Guard
+	// TLS, when set, serves TLS (it must offer ALPN "h2").
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 // Server is the gRPC front end.
 type Server struct {
 	kubemqpb.UnimplementedKubemqServer
-	cfg  Config
-	svc  Services
-	log  *slog.Logger
-	grpc *grpc.Server
+	cfg   Config
+	svc   Services
+	log   *slog.Logger
+	guard *auth.Guard
+	grpc  *grpc.Server
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -75,16 +84,20 @@ func New(cfg Config, svc Services) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, svc: svc, log: log}
+	s := &Server{cfg: cfg, svc: svc, log: log, guard: cfg.Guard}
 	s.life, s.cancel = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
 		grpc.MaxSendMsgSize(cfg.MaxMessageSize),
 		// The v2 and Python SDKs ping every 10 s, also without active calls.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 3 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.unaryGate),
 		grpc.ChainStreamInterceptor(s.streamGate),
-	)
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	s.grpc.RegisterService(s.serviceDesc(), s)
 	return s
 }

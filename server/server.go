@@ -13,16 +13,19 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/pattern/channels"
 	"github.com/heraldmq/herald/internal/pattern/events"
@@ -31,6 +34,7 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/registry"
 	"github.com/heraldmq/herald/internal/pattern/requests"
 	"github.com/heraldmq/herald/internal/pattern/stats"
+	"github.com/heraldmq/herald/internal/tlsconf"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
 	"github.com/heraldmq/herald/internal/transport/rest"
 )
@@ -65,6 +69,8 @@ type Server struct {
 	grpcLis  net.Listener
 	rest     *rest.Server
 	restLis  net.Listener
+	guard    atomic.Pointer[auth.Guard]
+	tls      atomic.Pointer[tlsconf.Server]
 	restErr  chan error
 	serveErr chan error
 
@@ -81,6 +87,9 @@ func New(opts Options) (*Server, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("server: invalid options: %w", err)
+	}
+	if err := opts.Security.load(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if opts.Host == "" {
 		opts.Host, _ = os.Hostname()
@@ -101,6 +110,14 @@ func (s *Server) Start() (err error) {
 	}
 	s.started = true
 	start := time.Now()
+	if err := s.openSecurity(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.closeSecurity()
+		}
+	}()
 	s.eng, err = engine.Open(engine.Config{
 		DataDir: s.opts.DataDir, ServerName: s.opts.Host, ClientAddr: s.opts.NATSAddr,
 		SyncAlways: s.opts.SyncAlways, Logger: s.log, ReadyTimeout: s.opts.EngineStartTimeout,
@@ -169,25 +186,38 @@ func (s *Server) Start() (err error) {
 	if err := s.store.Recover(ctx); err != nil {
 		return fmt.Errorf("server: finish sealing channels: %w", err)
 	}
-	mgr := &channels.Manager{Queues: svc.Queues, Store: svc.Store, Stats: s.stats, ClientID: "herald@" + s.opts.Host}
+	mgr := &channels.Manager{Queues: svc.Queues, Store: svc.Store, Stats: s.stats, ClientID: "herald@" + s.opts.Host,
+		Allowed: s.channelAllowed()}
 	svc.Requests.Handle(channels.RequestsChannel, mgr.Handle)
 	s.grpcLis, err = net.Listen("tcp", s.opts.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("server: grpc listener: %w", err)
 	}
-	s.grpc = grpctransport.New(grpctransport.Config{
+	gcfg := grpctransport.Config{
 		Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version,
-		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log,
-	}, svc)
+		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log, Guard: s.guard.Load(),
+	}
+	if ts := s.tls.Load(); ts != nil {
+		gcfg.TLS = ts.TLSConfig("h2")
+	}
+	s.grpc = grpctransport.New(gcfg, svc)
 	if s.opts.RESTAddr != RESTOff {
 		if s.restLis, err = net.Listen("tcp", s.opts.RESTAddr); err != nil {
 			_ = s.grpcLis.Close()
 			return fmt.Errorf("server: rest listener: %w", err)
 		}
-		s.rest = rest.New(rest.Config{Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, BodyLimit: s.opts.RESTBodyLimit, Logger: s.log}, s.grpc)
+		s.rest = rest.New(rest.Config{
+			Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, BodyLimit: s.opts.RESTBodyLimit,
+			AllowOrigins: s.opts.Security.CORSOrigins, Logger: s.log,
+		}, s.grpc)
+		restLis := s.restLis
+		if ts := s.tls.Load(); ts != nil {
+			// HTTP/1.1 only: WebSockets need it.
+			restLis = tls.NewListener(restLis, ts.TLSConfig("http/1.1"))
+		}
 		s.restErr = make(chan error, 1)
 		go func() {
-			err := s.rest.Serve(s.restLis)
+			err := s.rest.Serve(restLis)
 			if err != nil {
 				s.failed(fmt.Errorf("server: rest: %w", err))
 			}
@@ -338,6 +368,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.eng != nil {
 			s.shutdownErr = s.eng.Close()
 		}
+		s.closeSecurity()
 		s.log.Info("herald stopped")
 	})
 	return s.shutdownErr

@@ -69,6 +69,7 @@ type Server struct {
 	grpcLis  net.Listener
 	rest     *rest.Server
 	restLis  net.Listener
+	front    atomic.Pointer[grpctransport.Server] // s.grpc, for DialInProcess without s.mu
 	guard    atomic.Pointer[auth.Guard]
 	tls      atomic.Pointer[tlsconf.Server]
 	restErr  chan error
@@ -232,6 +233,7 @@ func (s *Server) Start() (err error) {
 		}
 		s.serveErr <- err
 	}()
+	s.front.Store(s.grpc)
 	s.grpc.SetReady() // the listeners are open: Start returns a server that answers
 	s.log.Info("herald started", "grpc", s.grpcLis.Addr().String(), "rest", s.RESTAddr(), "data_dir", s.opts.DataDir, "version", Version)
 	return nil
@@ -320,6 +322,20 @@ func (s *Server) GRPCAddr() net.Addr {
 		return nil
 	}
 	return s.grpcLis.Addr()
+}
+
+// DialInProcess connects to the gRPC front through memory, for clients in
+// this process such as the HTTP front's dashboard:
+// client.WithDialer(srv.DialInProcess), without TLS options. Such
+// connections skip TLS (and so client certificates), nothing else: their
+// calls carry a token and are authorized like any other. It fails before
+// Start.
+func (s *Server) DialInProcess(ctx context.Context, addr string) (net.Conn, error) {
+	g := s.front.Load()
+	if g == nil {
+		return nil, errors.New("server: not started")
+	}
+	return g.DialInProcess(ctx, addr)
 }
 
 // NATSURL is the embedded NATS client URL, or "" when Options.NATSAddr is empty.

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 	"github.com/heraldmq/herald/internal/auth"
@@ -67,6 +69,10 @@ type Server struct {
 	log   *slog.Logger
 	guard *auth.Guard
 	grpc  *grpc.Server
+	// inproc is the in-memory listener of DialInProcess.
+	inproc     *bufconn.Listener
+	inprocOnce sync.Once
+	inprocDone chan struct{} // closed when serving it ended; nil if it never began
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -95,10 +101,11 @@ func New(cfg Config, svc Services) *Server {
 		grpc.ChainStreamInterceptor(s.streamGate),
 	}
 	if cfg.TLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+		opts = append(opts, grpc.Creds(inProcessCreds{credentials.NewTLS(cfg.TLS)}))
 	}
 	s.grpc = grpc.NewServer(opts...)
 	s.grpc.RegisterService(s.serviceDesc(), s)
+	s.inproc = bufconn.Listen(inProcessBuffer)
 	return s
 }
 
@@ -126,8 +133,16 @@ func (s *Server) serviceDesc() *grpc.ServiceDesc {
 // Unavailable. The embedding server calls it once its listeners are open.
 func (s *Server) SetReady() { s.ready.Store(true) }
 
-// Serve accepts connections on lis until Shutdown.
+// Serve accepts connections on lis, and in-process ones (DialInProcess),
+// until Shutdown.
 func (s *Server) Serve(lis net.Listener) error {
+	s.inprocOnce.Do(func() {
+		s.inprocDone = make(chan struct{})
+		go func() {
+			defer close(s.inprocDone)
+			s.serveInProcess()
+		}()
+	})
 	return s.grpc.Serve(lis)
 }
 
@@ -146,6 +161,10 @@ func (s *Server) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		s.grpc.Stop()
 		<-done
+	}
+	s.inprocOnce.Do(func() {}) // no in-process serving may begin now
+	if s.inprocDone != nil {
+		<-s.inprocDone
 	}
 }
 

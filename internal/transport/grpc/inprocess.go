@@ -42,7 +42,9 @@ func (s *Server) DialInProcess(ctx context.Context, _ string) (net.Conn, error) 
 
 // inProcessCreds is the server's TLS credentials, skipped for in-process
 // connections.
-type inProcessCreds struct{ credentials.TransportCredentials }
+type inProcessCreds struct {
+	credentials.TransportCredentials
+}
 
 type inProcessAuthInfo struct{ credentials.CommonAuthInfo }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,6 +30,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	heraldclient "github.com/heraldmq/herald/client"
 	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/tlsconf"
 	"github.com/heraldmq/herald/server"
@@ -233,9 +235,11 @@ type rpc struct {
 }
 
 // quiet maps the outcomes of a call that was let in to nil: a deadline
-// while waiting for messages, a request timeout, an empty queue.
+// while waiting for messages (or the server ending the stream at that
+// deadline, which it learnt from the client), a request timeout, an empty
+// queue.
 func quiet(err error) error {
-	if err == nil || status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) ||
+	if err == nil || errors.Is(err, io.EOF) || status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) ||
 		strings.Contains(err.Error(), "Error 301") || strings.Contains(err.Error(), "Error 138") {
 		return nil
 	}
@@ -1015,4 +1019,701 @@ func newSDKClient(t *testing.T, e *secEnv, tr, clientID, token string) *kubemq.C
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// The list's semantics through the calls: read-only, write-only, a channel
+// no rule names, and wildcards in rules and in subscriptions.
+func TestSecurityACLRules(t *testing.T) {
+	e := newSecEnv(t, `rules:
+  - {clients: reader, resources: [events, queues], channels: "feed.>", actions: read}
+  - {clients: writer, resources: [events, queues], channels: "feed.>", actions: write}
+  - {clients: "team-*", resources: events, channels: "feed.*", actions: [read, write]}
+`)
+	c := rawClient(t, e.srv)
+	ctx := testCtx(t, time.Minute)
+	send, subscribe := rpcs[0], rpcs[2]
+	sendQ, receiveQ := rpcs[6], rpcs[8]
+	tests := []struct {
+		name      string
+		who       string
+		call      rpc
+		channel   string
+		wantAllow bool
+	}{
+		{"read-only subscribes", "reader", subscribe, "feed.a", true},
+		{"read-only receives", "reader", receiveQ, "feed.a", true},
+		{"read-only cannot send", "reader", send, "feed.a", false},
+		{"read-only cannot send to a queue", "reader", sendQ, "feed.a", false},
+		{"write-only sends", "writer", send, "feed.a", true},
+		{"write-only sends to a queue", "writer", sendQ, "feed.a", true},
+		{"write-only cannot subscribe", "writer", subscribe, "feed.a", false},
+		{"write-only cannot receive", "writer", receiveQ, "feed.a", false},
+		{"wrong channel", "reader", subscribe, "other.a", false},
+		{"the prefix itself is not under >", "reader", subscribe, "feed", false},
+		{"> covers a subscription's *", "reader", subscribe, "feed.*", true},
+		{"> covers a subscription's >", "reader", subscribe, "feed.>", true},
+		{"client pattern and * rule", "team-blue", send, "feed.a", true},
+		{"* is one token", "team-blue", send, "feed.a.b", false},
+		{"a * rule does not cover a > subscription", "team-blue", subscribe, "feed.>", false},
+		{"a * rule covers a * subscription", "team-blue", subscribe, "feed.*", true},
+		{"client pattern does not match", "teams", send, "feed.a", false},
+		{"resource not granted", "team-blue", sendQ, "feed.a", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call.call(as(ctx, e.token(t, tt.who)), c, tt.who, tt.channel)
+			if tt.wantAllow {
+				outcome{}.check(t, tt.who+" on "+tt.channel, err)
+			} else {
+				deniedIn[tt.call.name].check(t, tt.who+" on "+tt.channel, err)
+			}
+		})
+	}
+}
+
+// With authentication off and a list on, rules match the client id each
+// request declares (the reference's behaviour): any caller declaring
+// "writer" may write, nobody else. Nothing binds the id to the caller.
+func TestSecurityACLWithoutAuthentication(t *testing.T) {
+	dir := t.TempDir()
+	acl := writeFile(t, dir, "acl.json", `[{"Events":true,"Queues":true,"ClientID":"^writer$","Channel":"^decl\\..*$","Read":false,"Write":true},
+	 {"Events":true,"Queues":true,"ClientID":"^reader$","Channel":"^decl\\..*$","Read":true,"Write":false}]`)
+	srv := heraldtest.NewServer(t, server.Options{Security: server.SecurityOptions{Auth: server.AuthOptions{ACLFile: acl}}})
+	c := rawClient(t, srv)
+	ctx := testCtx(t, time.Minute)
+	outcome{}.check(t, "writer sends", rpcs[0].call(ctx, c, "writer", "decl.a"))
+	outcome{}.check(t, "reader subscribes", rpcs[2].call(ctx, c, "reader", "decl.a"))
+	outcome{}.check(t, "reader receives", rpcs[8].call(ctx, c, "reader", "decl.a"))
+	deniedIn["SendEvent"].check(t, "reader sends", rpcs[0].call(ctx, c, "reader", "decl.a"))
+	deniedIn["SendEvent"].check(t, "anyone else sends", rpcs[0].call(ctx, c, "someone", "decl.a"))
+	deniedIn["SendQueueMessage"].check(t, "writer on another channel", rpcs[6].call(ctx, c, "writer", "other.a"))
+	outcome{}.check(t, "no token needed", rpcs[6].call(ctx, c, "writer", "decl.q"))
+	// Through the official SDK too: the declared client id is its option.
+	w := newSDKClient(t, &secEnv{srv: srv}, "grpc", "writer", "")
+	r := newSDKClient(t, &secEnv{srv: srv}, "rest", "reader", "")
+	if err := w.E().SetChannel("decl.sdk").SetBody([]byte("x")).Send(ctx); err != nil {
+		t.Errorf("SDK writer: %v", err)
+	}
+	if err := r.E().SetChannel("decl.sdk").SetBody([]byte("x")).Send(ctx); err == nil || !strings.Contains(err.Error(), denied) {
+		t.Errorf("SDK reader sends over REST: %v", err)
+	}
+}
+
+// Each message of a stream and each item of a batch is checked on its own:
+// one refused item does not stop the others, nor the stream.
+func TestSecurityStreamsCheckEveryMessage(t *testing.T) {
+	e := newSecEnv(t, matrixACL)
+	c := rawClient(t, e.srv)
+	ctx := as(testCtx(t, time.Minute), e.token(t, "alice"))
+
+	t.Run("SendEventsStream", func(t *testing.T) {
+		s, err := c.SendEventsStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ch := range []string{"ok.s", "denied.s", "ok.s"} {
+			if err := s.Send(&pb.Event{EventID: fmt.Sprint(i), ClientID: "alice", Channel: ch, Body: []byte("x"), Store: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, want := range []string{"", denied, ""} {
+			res, err := s.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.EventID != fmt.Sprint(i) || res.Error != want || res.Sent != (want == "") {
+				t.Errorf("result %d: %+v, want error %q", i, res, want)
+			}
+		}
+	})
+	t.Run("QueuesUpstream", func(t *testing.T) {
+		s, err := c.QueuesUpstream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs := []*pb.QueueMessage{
+			{ClientID: "alice", Channel: "ok.u", Body: []byte("1")},
+			{ClientID: "alice", Channel: "denied.u", Body: []byte("2")},
+			{ClientID: "bob", Channel: "ok.u", Body: []byte("3")},
+			{ClientID: "alice", Channel: "ok.u", Body: []byte("4"), Policy: &pb.QueueMessagePolicy{MaxReceiveCount: 1, MaxReceiveQueue: "denied.dead"}},
+			{ClientID: "alice", Channel: "ok.u", Body: []byte("5"), Policy: &pb.QueueMessagePolicy{MaxReceiveCount: 1, MaxReceiveQueue: "ok.dead"}},
+		}
+		if err := s.Send(&pb.QueuesUpstreamRequest{RequestID: "u", Messages: msgs}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []string{"", denied, denied, denied, ""} {
+			if r := res.Results[i]; r.Error != want || r.IsError != (want != "") || r.MessageID == "" {
+				t.Errorf("item %d: %+v, want error %q", i, r, want)
+			}
+		}
+		// The stream goes on.
+		if err := s.Send(&pb.QueuesUpstreamRequest{RequestID: "u2", Messages: msgs[:1]}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := s.Recv(); err != nil || res.Results[0].IsError {
+			t.Errorf("after refusals: %+v %v", res, err)
+		}
+	})
+	t.Run("SendQueueMessagesBatch", func(t *testing.T) {
+		res, err := c.SendQueueMessagesBatch(ctx, &pb.QueueMessagesBatchRequest{Messages: []*pb.QueueMessage{
+			{ClientID: "alice", Channel: "ok.b", Body: []byte("1")},
+			{ClientID: "alice", Channel: "denied.b", Body: []byte("2")},
+		}})
+		if err != nil || res.Results[0].IsError || res.Results[1].Error != denied || !res.HaveErrors {
+			t.Fatalf("batch: %+v %v", res, err)
+		}
+	})
+	t.Run("StreamQueueMessage resend and send-modified", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			req  *pb.StreamQueueMessagesRequest
+			want string
+		}{
+			{"resend to a channel not granted", &pb.StreamQueueMessagesRequest{StreamRequestTypeData: pb.StreamRequestType_ResendMessage, Channel: "denied.r"}, denied},
+			{"send-modified to a channel not granted", &pb.StreamQueueMessagesRequest{StreamRequestTypeData: pb.StreamRequestType_SendModifiedMessage,
+				ModifiedMessage: &pb.QueueMessage{ClientID: "alice", Channel: "denied.r", Body: []byte("m")}}, denied},
+			{"send-modified as another client", &pb.StreamQueueMessagesRequest{StreamRequestTypeData: pb.StreamRequestType_SendModifiedMessage,
+				ModifiedMessage: &pb.QueueMessage{ClientID: "bob", Channel: "ok.r", Body: []byte("m")}}, denied},
+			{"resend to a granted channel", &pb.StreamQueueMessagesRequest{StreamRequestTypeData: pb.StreamRequestType_ResendMessage, Channel: "ok.r2"}, ""},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				if _, err := c.SendQueueMessage(ctx, &pb.QueueMessage{ClientID: "alice", Channel: "ok.r", Body: []byte("x")}); err != nil {
+					t.Fatal(err)
+				}
+				s, err := c.StreamQueueMessage(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.CloseSend()
+				if err := s.Send(&pb.StreamQueueMessagesRequest{RequestID: "1", ClientID: "alice", StreamRequestTypeData: pb.StreamRequestType_ReceiveMessage,
+					Channel: "ok.r", VisibilitySeconds: 5, WaitTimeSeconds: 2}); err != nil {
+					t.Fatal(err)
+				}
+				if res, err := s.Recv(); err != nil || res.IsError {
+					t.Fatalf("receive: %+v %v", res, err)
+				}
+				tt.req.RequestID, tt.req.ClientID = "2", "alice"
+				if err := s.Send(tt.req); err != nil {
+					t.Fatal(err)
+				}
+				res, err := s.Recv()
+				if err != nil || res.Error != tt.want {
+					t.Fatalf("%+v %v, want error %q", res, err, tt.want)
+				}
+				if tt.want != "" {
+					// Refused, the message is still held: the transaction goes on.
+					if err := s.Send(&pb.StreamQueueMessagesRequest{RequestID: "3", ClientID: "alice", StreamRequestTypeData: pb.StreamRequestType_AckMessage,
+						RefSequence: 0}); err != nil {
+						t.Fatal(err)
+					}
+					if res, err := s.Recv(); err != nil || res.IsError && res.Error == denied {
+						t.Fatalf("ack after a refusal: %+v %v", res, err)
+					}
+				}
+			})
+		}
+	})
+	t.Run("QueuesDownstream requeue", func(t *testing.T) {
+		if _, err := c.SendQueueMessage(ctx, &pb.QueueMessage{ClientID: "alice", Channel: "ok.d", Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.QueuesDownstream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(&pb.QueuesDownstreamRequest{RequestID: "g", ClientID: "alice", RequestTypeData: pb.QueuesDownstreamRequestType_Get,
+			Channel: "ok.d", MaxItems: 1, WaitTimeout: 2000}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Recv()
+		if err != nil || got.IsError || len(got.Messages) != 1 {
+			t.Fatalf("get: %+v %v", got, err)
+		}
+		for _, tt := range []struct{ what, clientID, channel, want string }{
+			{"to a channel not granted", "", "denied.d", denied},
+			{"as another client", "bob", "ok.d2", denied},
+		} {
+			if err := s.Send(&pb.QueuesDownstreamRequest{RequestID: "rq", ClientID: tt.clientID, RequestTypeData: pb.QueuesDownstreamRequestType_ReQueueAll,
+				RefTransactionId: got.TransactionId, ReQueueChannel: tt.channel}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.Recv()
+			if err != nil || res.Error != tt.want || res.RefRequestId != "rq" {
+				t.Errorf("requeue %s: %+v %v", tt.what, res, err)
+			}
+		}
+		// Granted, it is not answered; the message is then in ok.d2.
+		if err := s.Send(&pb.QueuesDownstreamRequest{RequestID: "rq", RequestTypeData: pb.QueuesDownstreamRequestType_ReQueueAll,
+			RefTransactionId: got.TransactionId, ReQueueChannel: "ok.d2"}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, func() error {
+			res, err := c.ReceiveQueueMessages(ctx, &pb.ReceiveQueueMessagesRequest{ClientID: "alice", Channel: "ok.d2", MaxNumberOfMessages: 1, WaitTimeSeconds: 1, IsPeak: true})
+			if err != nil || len(res.Messages) != 1 {
+				return fmt.Errorf("ok.d2: %+v %v", res, err)
+			}
+			return nil
+		})
+	})
+}
+
+const liveACL = `rules:
+  - {clients: [alice, carol], resources: "*", channels: "live.>", actions: [read, write]}
+  - {clients: admin, resources: "*", channels: ">", actions: [read, write]}
+`
+
+const revokedACL = `rules:
+  - {clients: admin, resources: "*", channels: ">", actions: [read, write]}
+`
+
+// A live subscription ends, with the refusal, once the list stops granting
+// it (the grant was there when it began), once its static token is removed
+// from the token file, and at the first message after its JWT expired.
+func TestSecurityReloadEndsLiveSubscriptions(t *testing.T) {
+	const carol = "carol-token-0123456789abcdef"
+	e := newSecEnv(t, liveACL, func(t *testing.T, e *secEnv, o *server.SecurityOptions) {
+		o.Auth.TokenFile = writeFile(t, e.dir, "tokens", carol+" carol\n")
+	})
+	c := rawClient(t, e.srv)
+	ctx := testCtx(t, time.Minute)
+	admin := e.token(t, "admin")
+	publish := func(ch string) {
+		t.Helper()
+		if _, err := c.SendEvent(as(ctx, admin), &pb.Event{ClientID: "admin", Channel: ch, Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SendEvent(as(ctx, admin), &pb.Event{ClientID: "admin", Channel: ch, Body: []byte("x"), Store: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type sub struct {
+		name string
+		recv func() error
+	}
+	// subscribe opens an events and an events-store subscription and waits
+	// for a first event on each.
+	subscribe := func(token, clientID, ch string) []sub {
+		t.Helper()
+		var subs []sub
+		for _, typ := range []pb.Subscribe_SubscribeType{pb.Subscribe_Events, pb.Subscribe_EventsStore} {
+			in := &pb.Subscribe{SubscribeTypeData: typ, ClientID: clientID, Channel: ch}
+			if typ == pb.Subscribe_EventsStore {
+				in.EventsStoreTypeData = pb.Subscribe_StartNewOnly
+			}
+			s, err := c.SubscribeToEvents(as(ctx, token), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs = append(subs, sub{typ.String(), func() error { _, err := s.Recv(); return err }})
+		}
+		first := make(chan error, len(subs))
+		for _, s := range subs {
+			go func() { first <- s.recv() }()
+		}
+		for range subs {
+			eventually(t, 5*time.Second, func() error {
+				select {
+				case err := <-first:
+					if err != nil {
+						t.Fatalf("first event: %v", err)
+					}
+					return nil
+				default:
+					publish(ch)
+					time.Sleep(50 * time.Millisecond)
+					return errors.New("no event yet")
+				}
+			})
+		}
+		return subs
+	}
+	// ends waits for each subscription to end with want; events published
+	// meanwhile must not reach it.
+	ends := func(subs []sub, ch string, want outcome) {
+		t.Helper()
+		for _, s := range subs {
+			done := make(chan error, 1)
+			go func() {
+				for {
+					if err := s.recv(); err != nil {
+						done <- err
+						return
+					}
+				}
+			}()
+			select {
+			case err := <-done:
+				want.check(t, s.name, err)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: still open", s.name)
+			}
+		}
+	}
+
+	t.Run("grant revoked", func(t *testing.T) {
+		subs := subscribe(e.token(t, "alice"), "alice", "live.a")
+		writeFile(t, e.dir, "acl.yaml", revokedACL)
+		ends(subs, "live.a", outcome{code: codes.PermissionDenied, text: denied})
+		outcome{code: codes.PermissionDenied, text: denied}.check(t, "subscribing again",
+			rpcs[2].call(as(ctx, e.token(t, "alice")), c, "alice", "live.a"))
+		writeFile(t, e.dir, "acl.yaml", liveACL)
+	})
+	t.Run("static token removed", func(t *testing.T) {
+		eventually(t, 5*time.Second, func() error { return rpcs[2].call(as(ctx, carol), c, "carol", "live.b") })
+		subs := subscribe(carol, "carol", "live.b")
+		writeFile(t, e.dir, "tokens", "# nobody\n")
+		// Not a listed token any more, it is verified as a JWT, which it is not.
+		ends(subs, "live.b", outcome{code: codes.Unauthenticated, text: authFail + "token is malformed", prefix: true})
+	})
+	t.Run("JWT expired", func(t *testing.T) {
+		// Expired, but within the 30 s of clock skew allowed: valid for 3 s more.
+		exp := time.Now().Add(-auth.Leeway + 3*time.Second)
+		tok := signed(t, "HS256", jwtSecret, "alice", map[string]any{"exp": exp.Unix(), "iat": exp.Add(-time.Hour).Unix()})
+		subs := subscribe(tok, "alice", "live.c")
+		time.Sleep(time.Until(exp.Add(auth.Leeway + time.Second)))
+		publish("live.c") // the next event finds the token expired
+		ends(subs, "live.c", outcome{code: codes.Unauthenticated, text: authFail + "token is expired", prefix: true})
+	})
+	t.Run("REST WebSocket", func(t *testing.T) {
+		conn, code, env := e.wsDial(t, "/subscribe/events?&client_id=alice&channel=live.d&subscribe_type=events", "Bearer "+e.token(t, "alice"))
+		if conn == nil {
+			t.Fatalf("subscribe: %d %+v", code, env)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		defer func() { close(stop); wg.Wait() }()
+		wg.Go(func() { // events keep coming, before and after the revocation
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+					_, _ = c.SendEvent(as(ctx, admin), &pb.Event{ClientID: "admin", Channel: "live.d", Body: []byte("x")})
+				}
+			}
+		})
+		if _, data, err := conn.ReadMessage(); err != nil || strings.Contains(string(data), "is_error") {
+			t.Fatalf("first event: %s %v", data, err)
+		}
+		writeFile(t, e.dir, "acl.yaml", revokedACL)
+		defer writeFile(t, e.dir, "acl.yaml", liveACL)
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				t.Fatalf("socket closed without the closing frame: %v", err)
+			}
+			if strings.Contains(string(data), "is_error") {
+				want := `"message":"reason ` + denied + `: Error 205: connection was closed by server"`
+				if !strings.Contains(string(data), want) {
+					t.Fatalf("closing frame %s, want %s", data, want)
+				}
+				return
+			}
+		}
+	})
+}
+
+// tlsServer starts a broker serving TLS with certs, asking clients for a
+// certificate per clientAuth ("" asks for none).
+func tlsServer(t *testing.T, certs *heraldtest.Certs, clientAuth string) *heraldtest.Server {
+	t.Helper()
+	o := server.TLSOptions{CertFile: certs.CertFile, KeyFile: certs.KeyFile}
+	if clientAuth != "" {
+		o.ClientCAFile, o.ClientAuth = certs.CAFile, clientAuth
+	}
+	return heraldtest.NewServer(t, server.Options{Security: server.SecurityOptions{TLS: o, ReloadInterval: 50 * time.Millisecond}})
+}
+
+// pingGRPC pings srv over TLS with tc (nil: plain text).
+func pingGRPC(t *testing.T, srv *heraldtest.Server, tc *tls.Config) error {
+	t.Helper()
+	creds := insecure.NewCredentials()
+	if tc != nil {
+		creds = credentials.NewTLS(tc)
+	}
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = pb.NewKubemqClient(conn).Ping(ctx, &pb.Empty{})
+	return err
+}
+
+// pingREST gets /ping over HTTPS with tc.
+func pingREST(t *testing.T, srv *heraldtest.Server, tc *tls.Config) error {
+	t.Helper()
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	resp, err := hc.Get("https://" + srv.RESTAddr().String() + "/ping")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// handshake dials addr with tc and reads once: with TLS 1.3 a refused
+// client certificate is only reported then.
+func handshake(addr string, tc *tls.Config) error {
+	tc = tc.Clone()
+	tc.NextProtos = []string{"h2", "http/1.1"} // gRPC refuses a connection without ALPN h2
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, tc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := conn.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// TLS on both ports: clients that trust the CA get in; clients that do not,
+// plain-text clients and TLS 1.1 do not; ALPN is h2 on gRPC and http/1.1 on
+// REST.
+func TestSecurityTLS(t *testing.T) {
+	certs := heraldtest.NewCerts(t)
+	srv := tlsServer(t, certs, "")
+	trusting := clientTLS(t, certs.CAFile, "", "")
+	if err := pingGRPC(t, srv, trusting); err != nil {
+		t.Errorf("gRPC trusting the CA: %v", err)
+	}
+	if err := pingREST(t, srv, trusting); err != nil {
+		t.Errorf("REST trusting the CA: %v", err)
+	}
+	for name, err := range map[string]error{
+		"gRPC without the CA": pingGRPC(t, srv, &tls.Config{}),
+		"REST without the CA": pingREST(t, srv, &tls.Config{}),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("%s: %v, want a certificate error", name, err)
+		}
+	}
+	if err := pingGRPC(t, srv, nil); err == nil {
+		t.Error("plain-text gRPC: let in")
+	}
+	if resp, err := http.Get("http://" + srv.RESTAddr().String() + "/ping"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain-text REST: let in")
+		}
+	}
+	old := clientTLS(t, certs.CAFile, "", "")
+	old.MaxVersion = tls.VersionTLS11
+	if err := handshake(srv.Addr, old); err == nil {
+		t.Error("TLS 1.1: let in")
+	}
+	for addr, want := range map[string]string{srv.Addr: "h2", srv.RESTAddr().String(): "http/1.1"} {
+		tc := clientTLS(t, certs.CAFile, "", "")
+		tc.NextProtos = []string{"h2", "http/1.1"}
+		conn, err := tls.Dial("tcp", addr, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := conn.ConnectionState().NegotiatedProtocol; got != want {
+			t.Errorf("%s: ALPN %q, want %q", addr, got, want)
+		}
+		conn.Close()
+	}
+	// The official SDK with WithCredentials (server verification only).
+	ctx := testCtx(t, 20*time.Second)
+	c, err := kubemq.NewClient(ctx, kubemq.WithAddress(srv.Host, srv.Port), kubemq.WithClientId("sdk-tls"),
+		kubemq.WithTransportType(kubemq.TransportTypeGRPC), kubemq.WithCredentials(certs.CAFile, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Ping(ctx); err != nil {
+		t.Errorf("official SDK over TLS: %v", err)
+	}
+	if _, err := c.QM().SetChannel("tls.q").SetBody([]byte("x")).Send(ctx); err != nil {
+		t.Errorf("official SDK send over TLS: %v", err)
+	}
+}
+
+// mTLS: with a client CA required, a client without a certificate, or with
+// one another CA signed, fails during the handshake, on both ports and with
+// TLS 1.2 and 1.3; verify-if-given lets the first in, not the second.
+func TestSecurityMTLS(t *testing.T) {
+	certs := heraldtest.NewCerts(t)
+	stranger := heraldtest.NewCerts(t) // another CA, and a client certificate it signed
+	for _, mode := range []string{server.ClientAuthRequire, server.ClientAuthVerifyIfGiven} {
+		t.Run(mode, func(t *testing.T) {
+			srv := tlsServer(t, certs, mode)
+			for _, addr := range []string{srv.Addr, srv.RESTAddr().String()} {
+				for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+					what := fmt.Sprintf("%s TLS 1.%d", addr, v-tls.VersionTLS10)
+					none := clientTLS(t, certs.CAFile, "", "")
+					none.MaxVersion = v
+					err := handshake(addr, none)
+					want := "handshake failure" // TLS 1.2: the handshake itself fails
+					if v == tls.VersionTLS13 {
+						want = "certificate required" // the server's alert after the client's Finished
+					}
+					if mode == server.ClientAuthRequire && (err == nil || !strings.Contains(err.Error(), want)) {
+						t.Errorf("%s, no client certificate: %v, want a refused handshake (%s)", what, err, want)
+					}
+					if mode == server.ClientAuthVerifyIfGiven && err != nil {
+						t.Errorf("%s, no client certificate: %v", what, err)
+					}
+					other := clientTLS(t, certs.CAFile, stranger.ClientCertFile, stranger.ClientKeyFile)
+					other.MaxVersion = v
+					if err := handshake(addr, other); err == nil {
+						t.Errorf("%s, certificate of another CA: let in", what)
+					}
+					good := clientTLS(t, certs.CAFile, certs.ClientCertFile, certs.ClientKeyFile)
+					good.MaxVersion = v
+					if err := handshake(addr, good); err != nil {
+						t.Errorf("%s, valid client certificate: %v", what, err)
+					}
+				}
+			}
+			good := clientTLS(t, certs.CAFile, certs.ClientCertFile, certs.ClientKeyFile)
+			if err := pingGRPC(t, srv, good); err != nil {
+				t.Errorf("gRPC with a client certificate: %v", err)
+			}
+			if err := pingREST(t, srv, good); err != nil {
+				t.Errorf("REST with a client certificate: %v", err)
+			}
+			err := pingGRPC(t, srv, clientTLS(t, certs.CAFile, "", ""))
+			if mode == server.ClientAuthRequire && err == nil {
+				t.Error("gRPC Ping without a client certificate: let in")
+			}
+		})
+	}
+}
+
+// Certificates, keys and client CAs are re-read when their files change:
+// new connections get the new material without a restart.
+func TestSecurityCertificateRotation(t *testing.T) {
+	a := heraldtest.NewCerts(t)
+	dir := t.TempDir()
+	copyTo := func(src, name string) string {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writeFile(t, dir, name, string(b))
+	}
+	live := &heraldtest.Certs{
+		CertFile: copyTo(a.CertFile, "tls.crt"), KeyFile: copyTo(a.KeyFile, "tls.key"), CAFile: copyTo(a.CAFile, "clients.pem"),
+	}
+	srv := tlsServer(t, live, server.ClientAuthRequire)
+	withA := clientTLS(t, a.CAFile, a.ClientCertFile, a.ClientKeyFile)
+	if err := pingGRPC(t, srv, withA); err != nil {
+		t.Fatalf("before rotation: %v", err)
+	}
+
+	b := heraldtest.NewCerts(t) // a new CA, server and client certificates
+	copyTo(b.KeyFile, "tls.key")
+	copyTo(b.CertFile, "tls.crt")
+	copyTo(b.CAFile, "clients.pem")
+	withB := clientTLS(t, b.CAFile, b.ClientCertFile, b.ClientKeyFile)
+	eventually(t, 10*time.Second, func() error {
+		if err := pingGRPC(t, srv, withB); err != nil {
+			return fmt.Errorf("gRPC after rotation: %w", err)
+		}
+		return pingREST(t, srv, withB)
+	})
+	if err := pingGRPC(t, srv, withA); err == nil {
+		t.Error("the old CA is still trusted, or the old certificate still served")
+	}
+}
+
+// Served configuration and logs hold no secret: Options.Redacted replaces
+// inline keys and PEMs, and the server logs none of them.
+func TestSecurityRedacted(t *testing.T) {
+	certs := heraldtest.NewCerts(t)
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	keyPEM := read(certs.KeyFile)
+	logs := &syncBuffer{}
+	o := server.Options{Security: server.SecurityOptions{
+		TLS:  server.TLSOptions{Cert: read(certs.CertFile), Key: keyPEM, ClientCA: read(certs.CAFile)},
+		Auth: server.AuthOptions{JWTAlgorithm: "HS256", JWTKey: jwtSecret, ACL: matrixACL},
+	}, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	srv := heraldtest.NewServer(t, o)
+	shown := fmt.Sprintf("%+v", srv.Options().Redacted())
+	keyBody := strings.Split(keyPEM, "\n")[1]
+	for _, secret := range []string{jwtSecret, keyBody} {
+		if strings.Contains(shown, secret) {
+			t.Errorf("Redacted shows %q:\n%s", secret, shown)
+		}
+	}
+	r := srv.Options().Redacted().Security
+	if r.Auth.JWTKey != "[redacted]" || r.TLS.Key != "[redacted]" || r.Auth.JWTAlgorithm != "HS256" {
+		t.Errorf("Redacted: %+v", r)
+	}
+	if srv.Options().Security.Auth.JWTKey != jwtSecret {
+		t.Error("Redacted changed the options it was called on")
+	}
+	// A failed authentication with the secret as the token: still not logged.
+	c := credentials.NewTLS(clientTLS(t, certs.CAFile, certs.ClientCertFile, certs.ClientKeyFile))
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = pb.NewKubemqClient(conn).SendEvent(as(testCtx(t, 5*time.Second), jwtSecret), &pb.Event{ClientID: "a", Channel: "b", Body: []byte("x")})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("send: %v", err)
+	}
+	for _, secret := range []string{jwtSecret, keyBody} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the logs contain %q", secret)
+		}
+	}
+	if !strings.Contains(logs.String(), "authentication=") || !strings.Contains(logs.String(), "tls=true") {
+		t.Errorf("no security summary logged:\n%s", logs)
+	}
+}
+
+// DialInProcess reaches a broker that requires client certificates without
+// one (memory has no network to protect), but tokens are still checked.
+func TestSecurityDialInProcess(t *testing.T) {
+	e := newSecEnv(t, matrixACL, withTLS(server.ClientAuthRequire))
+	ctx := testCtx(t, 20*time.Second)
+	dial := func(token string) *heraldclient.Client {
+		opts := []heraldclient.Option{heraldclient.WithAddress(e.srv.Host, e.srv.Port), heraldclient.WithClientId("alice"),
+			heraldclient.WithDialer(e.srv.DialInProcess)}
+		if token != "" {
+			opts = append(opts, heraldclient.WithToken(token))
+		}
+		c, err := heraldclient.NewClient(ctx, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	c := dial(e.token(t, "alice"))
+	if _, err := c.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if _, err := c.QM().SetChannel("ok.inproc").SetBody([]byte("x")).Send(ctx); err != nil {
+		t.Errorf("granted send: %v", err)
+	}
+	if _, err := c.QM().SetChannel("denied.inproc").SetBody([]byte("x")).Send(ctx); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("denied send: %v", err)
+	}
+	if _, err := dial("").QM().SetChannel("ok.inproc").SetBody([]byte("x")).Send(ctx); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("send without a token: %v", err)
+	}
 }

@@ -1717,3 +1717,102 @@ func TestSecurityDialInProcess(t *testing.T) {
 		t.Errorf("send without a token: %v", err)
 	}
 }
+
+// CORS: no headers unless origins are configured; a listed origin's
+// preflight (which carries no token) is answered before authentication and
+// allows the Authorization header.
+func TestSecurityCORS(t *testing.T) {
+	preflight := func(srv *heraldtest.Server, origin string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodOptions, "http://"+srv.RESTAddr().String()+"/queue/send", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	plain := heraldtest.NewServer(t)
+	if resp := preflight(plain, "https://app.example"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("CORS allowed by default: %v", resp.Header)
+	}
+	e := newSecEnv(t, "", func(_ *testing.T, _ *secEnv, o *server.SecurityOptions) { o.CORSOrigins = []string{"https://app.example"} })
+	resp := preflight(e.srv, "https://app.example")
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Errorf("listed origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := preflight(e.srv, "https://evil.example"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("unlisted origin allowed: %v", resp.Header)
+	}
+}
+
+// The hooks the HTTP front (port 8080) uses: the TLS configuration of the
+// other listeners, and the REST front's token check.
+func TestSecurityHTTPFrontHooks(t *testing.T) {
+	e := newSecEnv(t, "", withTLS(server.ClientAuthVerifyIfGiven))
+	alice := e.token(t, "alice")
+	for _, tt := range []struct {
+		name, url, header string
+		want, wantErr     string
+	}{
+		{"header", "/api/x", "Bearer " + alice, alice, ""},
+		{"query parameter", "/api/stream?token=" + alice, "", alice, ""},
+		{"none", "/api/x", "", "", badHeader},
+		{"malformed header", "/api/x", "Token " + alice, "", badHeader},
+		{"malformed header wins over the query", "/api/x?token=" + alice, "Basic x", "", badHeader},
+		{"bad token", "/api/x", "Bearer not-a-jwt", "", authFail + "token is malformed"},
+	} {
+		r, _ := http.NewRequest("GET", "https://localhost:8080"+tt.url, nil)
+		if tt.header != "" {
+			r.Header.Set("Authorization", tt.header)
+		}
+		tok, err := e.srv.AuthenticateHTTP(r)
+		if tok != tt.want || (tt.wantErr == "") != (err == nil) || (err != nil && !strings.HasPrefix(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: %q %v, want %q %q", tt.name, tok, err, tt.want, tt.wantErr)
+		}
+		if err != nil && strings.Contains(err.Error(), alice) {
+			t.Errorf("%s: the error shows the token", tt.name)
+		}
+	}
+	if tok, err := heraldtest.NewServer(t).AuthenticateHTTP(httptestRequest()); tok != "" || err != nil {
+		t.Errorf("authentication off: %q %v", tok, err)
+	}
+
+	// An HTTP server on HTTPTLSConfig serves the broker's certificate, asks
+	// for client certificates as the broker does, and picks up rotation.
+	tc := e.srv.HTTPTLSConfig()
+	if tc == nil {
+		t.Fatal("HTTPTLSConfig is nil with TLS on")
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.TLS.NegotiatedProtocol)
+	}), TLSConfig: tc}
+	go func() { _ = hs.ServeTLS(lis, "", "") }()
+	defer hs.Close()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(t, e.certs.CAFile, "", ""), ForceAttemptHTTP2: true}}
+	resp, err := hc.Get("https://" + lis.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "h2" {
+		t.Errorf("negotiated %q, want h2", body)
+	}
+	if heraldtest.NewServer(t).HTTPTLSConfig() != nil {
+		t.Error("HTTPTLSConfig is not nil with TLS off")
+	}
+}
+
+func httptestRequest() *http.Request {
+	r, _ := http.NewRequest("GET", "http://localhost:8080/", nil)
+	return r
+}

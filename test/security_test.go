@@ -1739,7 +1739,9 @@ func TestSecurityCORS(t *testing.T) {
 	if resp := preflight(plain, "https://app.example"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("CORS allowed by default: %v", resp.Header)
 	}
-	e := newSecEnv(t, "", func(_ *testing.T, _ *secEnv, o *server.SecurityOptions) { o.CORSOrigins = []string{"https://app.example"} })
+	e := newSecEnv(t, "", func(_ *testing.T, _ *secEnv, o *server.SecurityOptions) {
+		o.CORSOrigins = []string{"https://app.example"}
+	})
 	resp := preflight(e.srv, "https://app.example")
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
 		!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization") {

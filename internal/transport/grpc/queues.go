@@ -530,7 +530,7 @@ func (d *downstream) get(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.Qu
 				d.fail(resp, err)
 				return nil
 			}
-			if !in.AutoAck && len(msgs) > 0 {
+			if len(msgs) > 0 { // auto-acked ones too: a settlement may come before the ack
 				d.own(id, txOwner{in.ClientID, in.Channel})
 			}
 			resp.Messages = queueMsgsToPB(msgs)
@@ -611,7 +611,10 @@ func (s *Server) checkDownstream(c caller, d *downstream, in *kubemqpb.QueuesDow
 	}
 	tx := d.owner(in.RefTransactionId)
 	if tx.channel == "" {
-		return nil // unknown transaction: the settlement says so
+		// Every transaction holding messages was recorded before its id
+		// reached the client: this one holds nothing, and the settlement
+		// says so.
+		return nil
 	}
 	clientID := cmp.Or(in.ClientID, tx.clientID)
 	if err := s.authorizeQueue(c, clientID, tx.channel, auth.Read); err != nil {

@@ -1818,3 +1818,46 @@ func httptestRequest() *http.Request {
 	r, _ := http.NewRequest("GET", "http://localhost:8080/", nil)
 	return r
 }
+
+// Channel management (queries to kubemq.cluster.internal.requests): the
+// query needs a grant of its own; creating or deleting a channel needs
+// write on it; a listing shows only the channels the requester may read.
+func TestSecurityChannelManagement(t *testing.T) {
+	e := newSecEnv(t, `rules:
+  - {clients: alice, resources: queries, channels: kubemq.cluster.internal.requests, actions: write}
+  - {clients: alice, resources: queues, channels: "ok.>", actions: [read, write]}
+  - {clients: admin, resources: "*", channels: ">", actions: [read, write]}
+`)
+	c := rawClient(t, e.srv)
+	ctx := testCtx(t, 30*time.Second)
+	manage := func(who, op, ch string) (*pb.Response, error) {
+		return c.SendRequest(as(ctx, e.token(t, who)), &pb.Request{RequestTypeData: pb.Request_Query, ClientID: who,
+			Channel: "kubemq.cluster.internal.requests", Metadata: op, Timeout: 5000,
+			Tags: map[string]string{"channel_type": "queues", "channel": ch}})
+	}
+	if res, err := manage("admin", "create-channel", "denied.mgmt"); err != nil || res.Error != "" {
+		t.Fatalf("admin create: %+v %v", res, err)
+	}
+	if res, err := manage("alice", "create-channel", "ok.mgmt"); err != nil || res.Error != "" || !res.Executed {
+		t.Errorf("granted create: %+v %v", res, err)
+	}
+	for _, op := range []string{"create-channel", "delete-channel"} {
+		if res, err := manage("alice", op, "denied.mgmt"); err != nil || res.Error != denied || res.Executed {
+			t.Errorf("%s not granted: %+v %v", op, res, err)
+		}
+	}
+	res, err := manage("alice", "list-channels", "")
+	if err != nil || res.Error != "" {
+		t.Fatalf("list: %+v %v", res, err)
+	}
+	if !strings.Contains(string(res.Body), `"ok.mgmt"`) || strings.Contains(string(res.Body), "denied.mgmt") {
+		t.Errorf("alice's listing: %s", res.Body)
+	}
+	if res, err := manage("admin", "list-channels", ""); err != nil || !strings.Contains(string(res.Body), "denied.mgmt") {
+		t.Errorf("admin's listing: %+v %v", res, err)
+	}
+	// bob has no grant on the management channel at all.
+	if _, err := manage("bob", "list-channels", ""); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("bob: %v", err)
+	}
+}

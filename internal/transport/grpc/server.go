@@ -1,7 +1,9 @@
 // Package grpctransport serves the KubeMQ gRPC API (service kubemq.kubemq)
 // over Herald's pattern services. It converts wire messages to domain values
 // and back, and decides, per RPC as the reference server does, whether an
-// error travels as a gRPC status or in-band in the response.
+// error travels as a gRPC status or in-band in the response. Its handlers
+// also authenticate and authorize every call (see auth.go), so every front
+// that calls them is covered.
 package grpctransport
 
 import (

@@ -9,6 +9,13 @@
 // commands, queries, responses, subscriptions) are HTTP 400 envelopes;
 // in-band errors (queues) are HTTP 200 with IsError in data. Router errors
 // (404, 405, 413) use {"error_code","message"}.
+//
+// With authentication on, every route but / and /ping needs
+// "Authorization: Bearer <token>" (WebSocket routes also take ?token=);
+// without a usable one the answer is 401. The token travels to the gRPC
+// handlers in the request's context, which verify it and authorize the
+// request as they do a gRPC call's; a refusal is 403 (in-band for batch
+// items and stream frames).
 package rest
 
 import (

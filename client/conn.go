@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/x509"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -133,23 +131,17 @@ func dial(o *Options) (*grpc.ClientConn, error) {
 			Time: o.keepalive, Timeout: 5 * time.Second, PermitWithoutStream: true,
 		}))
 	}
-	switch {
-	case !o.isSecured:
+	if o.dialer != nil {
+		opts = append(opts, grpc.WithContextDialer(o.dialer))
+	}
+	if !o.isSecured {
 		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	case o.certFile != "":
-		creds, err := credentials.NewClientTLSFromFile(o.certFile, o.serverOverrideDomain)
+	} else {
+		tc, err := clientTLS(o)
 		if err != nil {
-			return nil, fmt.Errorf("client: could not load tls cert: %w", err)
+			return nil, err
 		}
-		opts = append(opts, grpc.WithTransportCredentials(creds))
-	case o.certData != "":
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(o.certData)) {
-			return nil, invalidArgument("client: credentials: failed to append certificates to pool")
-		}
-		opts = append(opts, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(pool, o.serverOverrideDomain)))
-	default:
-		return nil, invalidArgument("client: no valid tls security provided")
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 	}
 	target := net.JoinHostPort(o.host, strconv.Itoa(o.port))
 	return grpc.NewClient(target, opts...)

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"context"
+	"net"
 	"time"
 )
 
@@ -51,6 +53,9 @@ type Options struct {
 	isSecured            bool
 	certFile             string
 	certData             string
+	clientCertFile       string
+	clientKeyFile        string
+	dialer               func(context.Context, string) (net.Conn, error)
 	serverOverrideDomain string
 	authToken            string
 	clientID             string
@@ -97,6 +102,23 @@ func WithCredentials(certFile, serverOverrideDomain string) Option {
 		o.isSecured = true
 		o.certFile = certFile
 		o.serverOverrideDomain = serverOverrideDomain
+	})
+}
+
+// WithMTLS enables TLS with a client certificate, for servers that verify
+// clients (Herald with --tls-client-ca): certFile and keyFile hold the
+// client's certificate chain and private key (PEM), caFile the CAs that
+// sign the server's certificate ("" trusts the system's roots). The
+// certificate files are read again at each new connection, so a renewed
+// certificate is picked up without a restart. Combine it with
+// WithCredentials or WithCertificate to set a server name override.
+func WithMTLS(certFile, keyFile, caFile string) Option {
+	return funcOption(func(o *Options) {
+		o.isSecured = true
+		o.clientCertFile, o.clientKeyFile = certFile, keyFile
+		if caFile != "" {
+			o.certFile = caFile
+		}
 	})
 }
 
@@ -207,6 +229,15 @@ func WithCheckConnection(value bool) Option {
 func WithKeepalive(interval time.Duration) Option {
 	return funcOption(func(o *Options) {
 		o.keepalive = interval
+	})
+}
+
+// WithDialer makes gRPC connections with dial instead of TCP, e.g. to reach
+// a server in the same process over an in-memory pipe. The address given
+// by WithAddress is still what dial is called with.
+func WithDialer(dial func(ctx context.Context, addr string) (net.Conn, error)) Option {
+	return funcOption(func(o *Options) {
+		o.dialer = dial
 	})
 }
 

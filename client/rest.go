@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -96,8 +94,8 @@ func newRESTTransport(o *Options, c *Client) (*restTransport, error) {
 	}, nil
 }
 
-// restTLS is the TLS configuration of WithCredentials / WithCertificate
-// for an https URI; nil (system roots) when none is set.
+// restTLS is the TLS configuration of WithCredentials, WithCertificate
+// and WithMTLS for an https URI; nil (system roots) when none is set.
 func restTLS(o *Options, https bool) (*tls.Config, error) {
 	if !o.isSecured {
 		return nil, nil
@@ -105,24 +103,7 @@ func restTLS(o *Options, https bool) (*tls.Config, error) {
 	if !https {
 		return nil, invalidArgument("client: TLS credentials are set but the REST uri is not https://")
 	}
-	var pemData []byte
-	switch {
-	case o.certFile != "":
-		b, err := os.ReadFile(o.certFile)
-		if err != nil {
-			return nil, fmt.Errorf("client: could not load tls cert: %w", err)
-		}
-		pemData = b
-	case o.certData != "":
-		pemData = []byte(o.certData)
-	default:
-		return nil, invalidArgument("client: no valid tls security provided")
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemData) {
-		return nil, invalidArgument("client: credentials: failed to append certificates to pool")
-	}
-	return &tls.Config{RootCAs: pool, ServerName: o.serverOverrideDomain, MinVersion: tls.VersionTLS12}, nil
+	return clientTLS(o)
 }
 
 // address returns base with path and query.

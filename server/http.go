@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/heraldmq/herald/client"
 	"github.com/heraldmq/herald/internal/dashboard"
 	"github.com/heraldmq/herald/internal/metrics"
 	"github.com/heraldmq/herald/internal/pattern/events"
@@ -75,18 +77,28 @@ func (s *Server) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("server: http listener: %w", err)
 	}
+	// The dashboard reaches the gRPC front in memory: no TLS or client
+	// certificate needed, each user's token still checked there.
 	broker, err := dashboard.NewBroker(dashboard.BrokerConfig{
 		Address: s.grpcLis.Addr().String(), Info: dashInfo{s}, Logger: s.log,
+		Options: []client.Option{client.WithDialer(s.DialInProcess)},
 	})
 	if err != nil {
 		_ = lis.Close()
 		return fmt.Errorf("server: dashboard: %w", err)
 	}
+	// Probes stay open; the rest asks for the API's credential when
+	// authentication is on.
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.Handle("GET /metrics", s.authenticated(s.metrics.Handler()))
+	mux.Handle("GET /config", s.authenticated(http.HandlerFunc(s.config)))
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.readiness)
-	mux.Handle("/", dashboard.New(dashboard.Config{Backend: broker, Logger: s.log}))
+	dash := dashboard.Config{Backend: broker, Logger: s.log}
+	if s.opts.Security.AuthenticationEnabled() {
+		dash.Authenticate = s.AuthenticateHTTP
+	}
+	mux.Handle("/", dashboard.New(dash))
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &httpFront{lis: lis, broker: broker, cancel: cancel, done: make(chan error, 1)}
 	f.srv = &http.Server{
@@ -95,8 +107,12 @@ func (s *Server) startHTTP() error {
 		// Live streams end with the front: Shutdown does not wait for them.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
+	serveLis := lis
+	if tc := s.HTTPTLSConfig(); tc != nil {
+		serveLis = tls.NewListener(lis, tc)
+	}
 	go func() {
-		err := f.srv.Serve(lis)
+		err := f.srv.Serve(serveLis)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -129,6 +145,29 @@ func (s *Server) HTTPAddr() net.Addr {
 		return nil
 	}
 	return s.http.lis.Addr()
+}
+
+// authenticated lets a request through when it carries the API's
+// credential (or authentication is off); 401 otherwise.
+func (s *Server) authenticated(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.AuthenticateHTTP(r); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// config serves the options in effect, with every key and certificate
+// replaced by "[redacted]".
+func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
+	o := s.opts.Redacted()
+	o.Logger = nil
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(o)
 }
 
 // health answers liveness: the process and the engine's loop respond.

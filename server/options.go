@@ -88,6 +88,10 @@ type Options struct {
 	// leases are kept alive by heartbeats, whatever their visibility.
 	QueueAckWait time.Duration
 
+	// Security configures TLS, authentication, authorization and CORS;
+	// the zero value turns them all off.
+	Security SecurityOptions
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -219,5 +223,6 @@ func (o *Options) validate() error {
 	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
+	errs = append(errs, o.Security.validate())
 	return errors.Join(errs...)
 }

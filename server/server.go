@@ -13,6 +13,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/internal/metrics"
 	"github.com/heraldmq/herald/internal/pattern/channels"
@@ -33,6 +35,7 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/registry"
 	"github.com/heraldmq/herald/internal/pattern/requests"
 	"github.com/heraldmq/herald/internal/pattern/stats"
+	"github.com/heraldmq/herald/internal/tlsconf"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
 	"github.com/heraldmq/herald/internal/transport/rest"
 )
@@ -67,6 +70,9 @@ type Server struct {
 	grpcLis  net.Listener
 	rest     *rest.Server
 	restLis  net.Listener
+	front    atomic.Pointer[grpctransport.Server] // s.grpc, for DialInProcess without s.mu
+	guard    atomic.Pointer[auth.Guard]
+	tls      atomic.Pointer[tlsconf.Server]
 	restErr  chan error
 	serveErr chan error
 
@@ -91,6 +97,9 @@ func New(opts Options) (*Server, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("server: invalid options: %w", err)
 	}
+	if err := opts.Security.load(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if opts.Host == "" {
 		opts.Host, _ = os.Hostname()
 	}
@@ -112,6 +121,14 @@ func (s *Server) Start() (err error) {
 	s.started = true
 	start := time.Now()
 	s.startAt = start
+	if err := s.openSecurity(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.closeSecurity()
+		}
+	}()
 	s.eng, err = engine.Open(engine.Config{
 		DataDir: s.opts.DataDir, ServerName: s.opts.Host, ClientAddr: s.opts.NATSAddr,
 		SyncAlways: s.opts.SyncAlways, Logger: s.log, ReadyTimeout: s.opts.EngineStartTimeout,
@@ -181,25 +198,38 @@ func (s *Server) Start() (err error) {
 		return fmt.Errorf("server: finish sealing channels: %w", err)
 	}
 	s.metrics = s.newMetrics(svc.Events)
-	mgr := &channels.Manager{Queues: svc.Queues, Store: svc.Store, Stats: s.stats, ClientID: "herald@" + s.opts.Host}
+	mgr := &channels.Manager{Queues: svc.Queues, Store: svc.Store, Stats: s.stats, ClientID: "herald@" + s.opts.Host,
+		Allowed: s.channelAllowed()}
 	svc.Requests.Handle(channels.RequestsChannel, mgr.Handle)
 	s.grpcLis, err = net.Listen("tcp", s.opts.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("server: grpc listener: %w", err)
 	}
-	s.grpc = grpctransport.New(grpctransport.Config{
+	gcfg := grpctransport.Config{
 		Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version,
-		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log, Observer: s.metrics,
-	}, svc)
+		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log, Guard: s.guard.Load(), Observer: s.metrics,
+	}
+	if ts := s.tls.Load(); ts != nil {
+		gcfg.TLS = ts.TLSConfig("h2")
+	}
+	s.grpc = grpctransport.New(gcfg, svc)
 	if s.opts.RESTAddr != RESTOff {
 		if s.restLis, err = net.Listen("tcp", s.opts.RESTAddr); err != nil {
 			_ = s.grpcLis.Close()
 			return fmt.Errorf("server: rest listener: %w", err)
 		}
-		s.rest = rest.New(rest.Config{Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, BodyLimit: s.opts.RESTBodyLimit, Logger: s.log, Observer: s.metrics}, s.grpc)
+		s.rest = rest.New(rest.Config{
+			Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version, BodyLimit: s.opts.RESTBodyLimit,
+			AllowOrigins: s.opts.Security.CORSOrigins, Logger: s.log, Observer: s.metrics,
+		}, s.grpc)
+		restLis := s.restLis
+		if ts := s.tls.Load(); ts != nil {
+			// HTTP/1.1 only: WebSockets need it.
+			restLis = tls.NewListener(restLis, ts.TLSConfig("http/1.1"))
+		}
 		s.restErr = make(chan error, 1)
 		go func() {
-			err := s.rest.Serve(s.restLis)
+			err := s.rest.Serve(restLis)
 			if err != nil {
 				s.failed(fmt.Errorf("server: rest: %w", err))
 			}
@@ -214,6 +244,7 @@ func (s *Server) Start() (err error) {
 		}
 		s.serveErr <- err
 	}()
+	s.front.Store(s.grpc)
 	if err := s.startHTTP(); err != nil {
 		s.grpc.Shutdown(ctx)
 		<-s.serveErr
@@ -319,6 +350,20 @@ func (s *Server) GRPCAddr() net.Addr {
 	return s.grpcLis.Addr()
 }
 
+// DialInProcess connects to the gRPC front through memory, for clients in
+// this process such as the HTTP front's dashboard:
+// client.WithDialer(srv.DialInProcess), without TLS options. Such
+// connections skip TLS (and so client certificates), nothing else: their
+// calls carry a token and are authorized like any other. It fails before
+// Start.
+func (s *Server) DialInProcess(ctx context.Context, addr string) (net.Conn, error) {
+	g := s.front.Load()
+	if g == nil {
+		return nil, errors.New("server: not started")
+	}
+	return g.DialInProcess(ctx, addr)
+}
+
 // NATSURL is the embedded NATS client URL, or "" when Options.NATSAddr is empty.
 func (s *Server) NATSURL() string {
 	s.mu.Lock()
@@ -367,6 +412,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.eng != nil {
 			s.shutdownErr = s.eng.Close()
 		}
+		s.closeSecurity()
 		s.log.Info("herald stopped")
 	})
 	return s.shutdownErr

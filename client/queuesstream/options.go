@@ -72,6 +72,11 @@ func WithCertificate(certData, serverOverrideDomain string) Option {
 	return clientOption(client.WithCertificate(certData, serverOverrideDomain))
 }
 
+// WithMTLS enables TLS with a client certificate; see client.WithMTLS.
+func WithMTLS(certFile, keyFile, caFile string) Option {
+	return clientOption(client.WithMTLS(certFile, keyFile, caFile))
+}
+
 // WithAuthToken sets the token sent as the "authorization" metadata.
 func WithAuthToken(token string) Option { return clientOption(client.WithToken(token)) }
 

@@ -58,6 +58,8 @@ type connFlags struct {
 	token     string
 	transport string
 	json      bool
+
+	tlsCA, tlsCert, tlsKey string
 }
 
 // addConnFlags registers the connection flags on cmd as persistent flags, so
@@ -69,7 +71,13 @@ func addConnFlags(cmd *cobra.Command, cf *connFlags) {
 	fs.StringVar(&cf.token, "token", "", "authentication token (env "+envToken+")")
 	fs.StringVar(&cf.transport, "transport", "", "grpc or rest (env "+envTransport+"; default grpc)")
 	fs.BoolVar(&cf.json, "json", false, "print JSON for scripts")
+	fs.StringVar(&cf.tlsCA, "tls-ca", "", "connect with TLS, trusting the CAs in this PEM file")
+	fs.StringVar(&cf.tlsCert, "tls-cert", "", "connect with TLS, presenting this client certificate (PEM file; with --tls-key)")
+	fs.StringVar(&cf.tlsKey, "tls-key", "", "the key of --tls-cert (PEM file)")
 }
+
+// tls reports whether the flags ask for TLS.
+func (cf *connFlags) tls() bool { return cf.tlsCA != "" || cf.tlsCert != "" || cf.tlsKey != "" }
 
 // resolve fills what the flags leave empty from the environment, then the
 // defaults, and checks the result.
@@ -99,6 +107,12 @@ func (cf *connFlags) resolve(fs *pflag.FlagSet) error {
 	if cf.clientID == "" {
 		cf.clientID = defaultClientID("herald-cli")
 	}
+	if (cf.tlsCert == "") != (cf.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if cf.tls() && strings.HasPrefix(cf.address, "http://") {
+		return fmt.Errorf("invalid --address %q: TLS needs https://", cf.address)
+	}
 	_, _, err := cf.hostPort()
 	return err
 }
@@ -123,10 +137,13 @@ func (cf *connFlags) hostPort() (string, int, error) {
 	return host, port, nil
 }
 
-// uri is the REST address.
+// uri is the REST address (https:// with TLS).
 func (cf *connFlags) uri() string {
 	if strings.HasPrefix(cf.address, "http://") || strings.HasPrefix(cf.address, "https://") {
 		return cf.address
+	}
+	if cf.tls() {
+		return "https://" + cf.address
 	}
 	return "http://" + cf.address
 }
@@ -142,6 +159,12 @@ func (cf *connFlags) options(clientID string, extra ...client.Option) []client.O
 	}
 	if cf.token != "" {
 		opts = append(opts, client.WithToken(cf.token))
+	}
+	switch {
+	case cf.tlsCert != "":
+		opts = append(opts, client.WithMTLS(cf.tlsCert, cf.tlsKey, cf.tlsCA))
+	case cf.tlsCA != "":
+		opts = append(opts, client.WithCredentials(cf.tlsCA, ""))
 	}
 	return append(opts, extra...)
 }

@@ -568,6 +568,8 @@ func TestConnFlagsResolve(t *testing.T) {
 		{"Env", connFlags{}, map[string]string{envAddress: "h:2", envTransport: "grpc"}, "h:2", "grpc", "h:2"},
 		{"EnvREST", connFlags{}, map[string]string{envTransport: "rest"}, defaultRESTAddress, "rest", "http://" + defaultRESTAddress},
 		{"FlagWins", connFlags{address: "f:3"}, map[string]string{envAddress: "h:2"}, "f:3", "grpc", "f:3"},
+		{"RESTTLS", connFlags{transport: "rest", address: "h:4", tlsCA: "ca.pem"}, nil, "h:4", "rest", "https://h:4"},
+		{"GRPCTLS", connFlags{address: "h:5", tlsCert: "c.pem", tlsKey: "k.pem"}, nil, "h:5", "grpc", "h:5"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {
@@ -584,6 +586,20 @@ func TestConnFlagsResolve(t *testing.T) {
 				t.Errorf("client id %q", cf.clientID)
 			}
 		})
+	}
+}
+
+func TestConnFlagsRefuseHalfTLS(t *testing.T) {
+	t.Setenv(envAddress, "")
+	t.Setenv(envTransport, "")
+	for name, cf := range map[string]connFlags{
+		"cert without key": {tlsCert: "c.pem"},
+		"key without cert": {tlsKey: "k.pem"},
+		"tls over http":    {transport: "rest", address: "http://h:1", tlsCA: "ca.pem"},
+	} {
+		if err := cf.resolve(newEventsCmd().PersistentFlags()); err == nil {
+			t.Errorf("%s: no error", name)
+		}
 	}
 }
 

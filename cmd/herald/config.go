@@ -163,6 +163,100 @@ var settings = []setting{
 	{"dedup-window", "duration", "2m",
 		"a message id sent again to the same queue or events-store channel within this window is stored once (0 or negative: off)",
 		applyDedupWindow},
+	{"tls-cert", "string", "",
+		"server certificate chain for the gRPC and REST ports: a PEM file, or the PEM itself (TLS is on when set)",
+		pemOrFile(func(c *Config) (*string, *string) {
+			return &c.Server.Security.TLS.CertFile, &c.Server.Security.TLS.Cert
+		})},
+	{"tls-key", "string", "",
+		"private key of --tls-cert: a PEM file, or the PEM itself",
+		pemOrFile(func(c *Config) (*string, *string) { return &c.Server.Security.TLS.KeyFile, &c.Server.Security.TLS.Key })},
+	{"tls-client-ca", "string", "",
+		"CAs that sign client certificates (mTLS): a PEM file, or the PEM itself",
+		pemOrFile(func(c *Config) (*string, *string) {
+			return &c.Server.Security.TLS.ClientCAFile, &c.Server.Security.TLS.ClientCA
+		})},
+	{"tls-client-auth", "string", "",
+		`client certificates: require, verify-if-given or off ("": require once --tls-client-ca is set, else off)`,
+		text(func(c *Config) *string { return &c.Server.Security.TLS.ClientAuth }, optional(oneOf(
+			server.ClientAuthRequire, server.ClientAuthVerifyIfGiven, server.ClientAuthOff)))},
+	{"auth-jwt-alg", "string", "",
+		"JWT algorithm, which turns JWT authentication on: HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384 or ES512",
+		text(func(c *Config) *string { return &c.Server.Security.Auth.JWTAlgorithm }, optional(oneOfFold(
+			"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512")))},
+	{"auth-jwt-key", "string", "",
+		"JWT verification key: a file (for HS* its every byte is the secret), or a PEM public key itself",
+		pemOrFile(func(c *Config) (*string, *string) {
+			return &c.Server.Security.Auth.JWTKeyFile, &c.Server.Security.Auth.JWTKey
+		})},
+	{"auth-jwt-jwks", "string", "",
+		`JSON Web Key Set file, instead of --auth-jwt-key (a token's "kid" picks the key)`,
+		text(func(c *Config) *string { return &c.Server.Security.Auth.JWKSFile }, nil)},
+	{"auth-identity-claim", "string", "",
+		`JWT claim naming the one client id a caller may declare ("": sub)`,
+		text(func(c *Config) *string { return &c.Server.Security.Auth.IdentityClaim }, nil)},
+	{"auth-jwt-issuer", "string", "",
+		`required JWT "iss" ("": any)`,
+		text(func(c *Config) *string { return &c.Server.Security.Auth.Issuer }, nil)},
+	{"auth-jwt-audience", "string", "",
+		`required JWT "aud" value ("": any)`,
+		text(func(c *Config) *string { return &c.Server.Security.Auth.Audience }, nil)},
+	{"auth-allow-unbound-tokens", "bool", "false",
+		"accept JWTs without the identity claim, as KubeMQ did, and let them declare any client id",
+		boolean(func(c *Config) *bool { return &c.Server.Security.Auth.AllowUnboundTokens })},
+	{"auth-token-file", "string", "",
+		`static tokens, one "token client-id-pattern" a line, which turn authentication on too`,
+		text(func(c *Config) *string { return &c.Server.Security.Auth.TokenFile }, nil)},
+	{"acl-file", "string", "",
+		"access-control list (Herald's YAML or KubeMQ's JSON), which turns authorization on: what no rule grants is denied",
+		text(func(c *Config) *string { return &c.Server.Security.Auth.ACLFile }, nil)},
+	{"cors-origins", "list", "",
+		`origins whose browser pages may call the REST port, comma-separated ("*": any; "": none)`,
+		applyCORSOrigins},
+}
+
+// secretSettings are never echoed in error messages: they may hold a key.
+var secretSettings = map[string]bool{"tls-key": true, "auth-jwt-key": true}
+
+// pemOrFile sets the inline field when the value is PEM text
+// ("-----BEGIN …") and the file field otherwise; setting one clears the
+// other, so a later source replaces an earlier one whatever its form.
+func pemOrFile(fields func(*Config) (file, inline *string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		file, inline := fields(c)
+		*file, *inline = "", ""
+		if strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN ") {
+			*inline = v
+		} else {
+			*file = v
+		}
+		return nil
+	}
+}
+
+func oneOf(values ...string) func(string) error {
+	return func(v string) error {
+		if slices.Contains(values, v) {
+			return nil
+		}
+		return fmt.Errorf("want %s", strings.Join(values, ", "))
+	}
+}
+
+func oneOfFold(values ...string) func(string) error {
+	return func(v string) error {
+		return oneOf(values...)(strings.ToUpper(v))
+	}
+}
+
+func applyCORSOrigins(c *Config, v string) error {
+	c.Server.Security.CORSOrigins = nil
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.Server.Security.CORSOrigins = append(c.Server.Security.CORSOrigins, o)
+		}
+	}
+	return nil
 }
 
 // applyDedupWindow maps "0 or negative: off" to server.Options, where 0
@@ -214,6 +308,21 @@ type fileConfig struct {
 	QueueDefaultWaitTimeoutSeconds yaml.Node `yaml:"queue-default-wait-timeout-seconds"`
 	QueueAckWait                   yaml.Node `yaml:"queue-ack-wait"`
 	DedupWindow                    yaml.Node `yaml:"dedup-window"`
+
+	TLSCert                yaml.Node `yaml:"tls-cert"`
+	TLSKey                 yaml.Node `yaml:"tls-key"`
+	TLSClientCA            yaml.Node `yaml:"tls-client-ca"`
+	TLSClientAuth          yaml.Node `yaml:"tls-client-auth"`
+	AuthJWTAlg             yaml.Node `yaml:"auth-jwt-alg"`
+	AuthJWTKey             yaml.Node `yaml:"auth-jwt-key"`
+	AuthJWTJWKS            yaml.Node `yaml:"auth-jwt-jwks"`
+	AuthIdentityClaim      yaml.Node `yaml:"auth-identity-claim"`
+	AuthJWTIssuer          yaml.Node `yaml:"auth-jwt-issuer"`
+	AuthJWTAudience        yaml.Node `yaml:"auth-jwt-audience"`
+	AuthAllowUnboundTokens yaml.Node `yaml:"auth-allow-unbound-tokens"`
+	AuthTokenFile          yaml.Node `yaml:"auth-token-file"`
+	ACLFile                yaml.Node `yaml:"acl-file"`
+	CORSOrigins            yaml.Node `yaml:"cors-origins"`
 }
 
 // addFlags registers one flag per setting, plus --config, on fs. The flags
@@ -250,6 +359,9 @@ func loadConfig(fs *pflag.FlagSet, env []string) (Config, error) {
 	var errs []error
 	set := func(s *setting, v, source string) {
 		if err := s.apply(&c, v); err != nil {
+			if secretSettings[s.name] {
+				v = "[redacted]"
+			}
 			errs = append(errs, fmt.Errorf("invalid %s %q (%s): %w", s.name, v, source, err))
 		}
 	}

@@ -141,6 +141,34 @@ func TestLoadConfigEverySettingFromEverySource(t *testing.T) {
 		{"queue-ack-wait", "5s", func(c Config) bool { return c.Server.QueueAckWait == 5*time.Second }},
 		{"dedup-window", "10m", func(c Config) bool { return c.Server.DedupWindow == 10*time.Minute }},
 		{"dedup-window", "0", func(c Config) bool { return c.Server.DedupWindow < 0 }},
+		{"tls-cert", "/etc/herald/tls.crt", func(c Config) bool {
+			return c.Server.Security.TLS.CertFile == "/etc/herald/tls.crt" && c.Server.Security.TLS.Cert == ""
+		}},
+		{"tls-cert", testPEM, func(c Config) bool {
+			return c.Server.Security.TLS.Cert == testPEM && c.Server.Security.TLS.CertFile == ""
+		}},
+		{"tls-key", "/etc/herald/tls.key", func(c Config) bool { return c.Server.Security.TLS.KeyFile == "/etc/herald/tls.key" }},
+		{"tls-key", testPEM, func(c Config) bool { return c.Server.Security.TLS.Key == testPEM }},
+		{"tls-client-ca", "ca.pem", func(c Config) bool { return c.Server.Security.TLS.ClientCAFile == "ca.pem" }},
+		{"tls-client-ca", testPEM, func(c Config) bool { return c.Server.Security.TLS.ClientCA == testPEM }},
+		{"tls-client-auth", "verify-if-given", func(c Config) bool { return c.Server.Security.TLS.ClientAuth == "verify-if-given" }},
+		{"tls-client-auth", "off", func(c Config) bool { return c.Server.Security.TLS.ClientAuth == "off" }},
+		{"auth-jwt-alg", "es256", func(c Config) bool { return c.Server.Security.Auth.JWTAlgorithm == "es256" }},
+		{"auth-jwt-key", "/etc/herald/jwt.secret", func(c Config) bool {
+			return c.Server.Security.Auth.JWTKeyFile == "/etc/herald/jwt.secret" && c.Server.Security.Auth.JWTKey == ""
+		}},
+		{"auth-jwt-key", testPEM, func(c Config) bool { return c.Server.Security.Auth.JWTKey == testPEM }},
+		{"auth-jwt-jwks", "jwks.json", func(c Config) bool { return c.Server.Security.Auth.JWKSFile == "jwks.json" }},
+		{"auth-identity-claim", "client_id", func(c Config) bool { return c.Server.Security.Auth.IdentityClaim == "client_id" }},
+		{"auth-jwt-issuer", "https://idp", func(c Config) bool { return c.Server.Security.Auth.Issuer == "https://idp" }},
+		{"auth-jwt-audience", "herald", func(c Config) bool { return c.Server.Security.Auth.Audience == "herald" }},
+		{"auth-allow-unbound-tokens", "true", func(c Config) bool { return c.Server.Security.Auth.AllowUnboundTokens }},
+		{"auth-token-file", "tokens", func(c Config) bool { return c.Server.Security.Auth.TokenFile == "tokens" }},
+		{"acl-file", "acl.yaml", func(c Config) bool { return c.Server.Security.Auth.ACLFile == "acl.yaml" }},
+		{"cors-origins", "https://a.example, http://b.example:8000", func(c Config) bool {
+			return slices.Equal(c.Server.Security.CORSOrigins, []string{"https://a.example", "http://b.example:8000"})
+		}},
+		{"cors-origins", "*", func(c Config) bool { return slices.Equal(c.Server.Security.CORSOrigins, []string{"*"}) }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -170,6 +198,50 @@ func TestLoadConfigEverySettingFromEverySource(t *testing.T) {
 		if !seen[s.name] {
 			t.Errorf("setting %s is not tested", s.name)
 		}
+	}
+}
+
+// testPEM is PEM-shaped text (what the settings sniff), not a real key.
+const testPEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+// The security settings' cross-field problems are reported by the server's
+// checks, all of them at once, and never with a key in them.
+func TestSecuritySettingsValidatedTogether(t *testing.T) {
+	key := "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END PRIVATE KEY-----\n"
+	c, err := load(t, []string{"--tls-key", key, "--tls-client-auth", "require", "--auth-jwt-key", "jwt.secret",
+		"--cors-origins", "https://ok.example,example.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.New(c.Server)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"a key needs its certificate",
+		`client auth "require" needs a client CA`,
+		"a JWT key is set but no JWT algorithm",
+		`cors origin "example.com"`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "c2VjcmV0") {
+		t.Errorf("error %q shows the key", msg)
+	}
+}
+
+// Off by default: nothing set, nothing enforced.
+func TestSecurityOffByDefault(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := c.Server.Security
+	if sec.TLSEnabled() || sec.AuthenticationEnabled() || sec.AuthorizationEnabled() || len(sec.CORSOrigins) > 0 {
+		t.Errorf("security on by default: %+v", sec)
 	}
 }
 
@@ -278,6 +350,9 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"query-cache-max-ttl", "-1m", "must be more than 0"},
 		{"query-cache-max-ttl", "soon", "want a duration"},
 		{"sync-always", "yes", "want true or false"},
+		{"tls-client-auth", "required", "want require, verify-if-given, off"},
+		{"auth-jwt-alg", "none", "want HS256"},
+		{"auth-allow-unbound-tokens", "maybe", "want true or false"},
 	}
 	for _, tt := range tests {
 		for _, source := range []string{"flag", "env", "file"} {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,6 +37,10 @@ type Manager struct {
 	Stats  *stats.Registry
 	// ClientID is the responder id in responses (default "herald").
 	ClientID string
+	// Allowed, when set, is asked whether the client id that sent a
+	// request may write a channel (create, delete) or read it (to see it
+	// listed); channelType is one of the channel types above.
+	Allowed func(clientID, channelType, channel string, write bool) bool
 }
 
 // Stats of one direction of a channel, as the SDKs decode them.
@@ -68,6 +73,11 @@ func (m *Manager) Handle(ctx context.Context, req *requests.Request) *requests.R
 	}
 	resp := &requests.Response{ClientID: id, RequestID: req.ID, Timestamp: time.Now().UnixNano()}
 	var err error
+	if m.Allowed != nil && (req.Metadata == "create-channel" || req.Metadata == "delete-channel") &&
+		!m.Allowed(req.ClientID, req.Tags["channel_type"], req.Tags["channel"], true) {
+		resp.Error = kmq.ErrAccessDenied.Error()
+		return resp
+	}
 	switch req.Metadata {
 	case "create-channel":
 		if ch := req.Tags["channel"]; req.Tags["channel_type"] == stats.Queues && strings.HasPrefix(ch, queues.ESGroupPrefix) {
@@ -84,6 +94,9 @@ func (m *Manager) Handle(ctx context.Context, req *requests.Request) *requests.R
 		}
 		var list []Channel
 		if list, err = m.List(ctx, req.Tags["channel_type"], search); err == nil {
+			if m.Allowed != nil {
+				list = slices.DeleteFunc(list, func(c Channel) bool { return !m.Allowed(req.ClientID, c.Type, c.Name, false) })
+			}
 			resp.Body, err = json.Marshal(list)
 		}
 	default:

@@ -64,6 +64,21 @@ func esGroupName(name string) (group, channel string, err error) {
 	return group, channel, nil
 }
 
+// ESGroupChannel reports whether name is a group view (it starts with
+// ESGroupPrefix) and, when it is well formed, the events-store channel it
+// reads ("" when it is not). Access control uses it: receiving from a
+// group view reads the events-store channel.
+func ESGroupChannel(name string) (channel string, isGroup bool) {
+	if !strings.HasPrefix(name, ESGroupPrefix) {
+		return "", false
+	}
+	_, channel, err := esGroupName(name)
+	if err != nil {
+		return "", true
+	}
+	return channel, true
+}
+
 // GroupDurable is the durable consumer of a group view on the channel's
 // shard (unique per channel and group).
 func GroupDurable(channel, group string) string {

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
@@ -19,15 +20,27 @@ func eventFromPB(in *kubemqpb.Event) *events.Event {
 	}
 }
 
+// eventResource is what an event with store set is, for the list.
+func eventResource(store bool) auth.Resource {
+	if store {
+		return auth.EventsStore
+	}
+	return auth.Events
+}
+
 // SendEvent sends an event (Store=false) or stores it (Store=true).
 // Validation errors end the call with status Internal; an engine failure is
 // reported in-band with Sent=false.
 func (s *Server) SendEvent(ctx context.Context, in *kubemqpb.Event) (*kubemqpb.Result, error) {
+	c, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, eventResource(in.Store), in.ClientID, in.Channel, auth.Write); err != nil {
+		return nil, statusOf(err)
+	}
 	ev := eventFromPB(in)
-	var (
-		id  string
-		err error
-	)
+	var id string
 	if in.Store {
 		id, err = s.svc.Store.Send(ctx, ev)
 	} else {
@@ -48,6 +61,10 @@ func (s *Server) SendEvent(ctx context.Context, in *kubemqpb.Event) (*kubemqpb.R
 // order they were sent. Stores are pipelined.
 func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event, kubemqpb.Result]) error {
 	const method = "SendEventsStream"
+	c, err := s.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
 	results := make(chan *eventsstore.Pending, 1024)
@@ -89,6 +106,19 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 		case <-ctx.Done():
 			return finish(s.endStream(method, ctx, nil))
 		}
+		// Each event is checked: a refusal is its result, as an invalid
+		// event's is; a token that stopped being valid ends the stream.
+		if c, err = s.recheck(c, eventResource(in.Store), in.ClientID, in.Channel, auth.Write); err != nil {
+			if unauthenticated(err) {
+				return finish(err)
+			}
+			select {
+			case results <- eventsstore.Failed(in.EventID, err):
+			case <-ctx.Done():
+				return finish(s.endStream(method, ctx, nil))
+			}
+			continue
+		}
 		ev := eventFromPB(in)
 		if in.Store {
 			select {
@@ -115,27 +145,54 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 // SubscribeToEvents streams events (type Events) or stored events (type
 // EventsStore) until the client cancels.
 func (s *Server) SubscribeToEvents(in *kubemqpb.Subscribe, stream grpc.ServerStreamingServer[kubemqpb.EventReceive]) error {
+	c, err := s.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
+	res := auth.Events
+	if in.SubscribeTypeData == kubemqpb.Subscribe_EventsStore {
+		res = auth.EventsStore
+	}
+	if in.SubscribeTypeData == kubemqpb.Subscribe_Events || in.SubscribeTypeData == kubemqpb.Subscribe_EventsStore {
+		if err := s.authorize(c, res, in.ClientID, in.Channel, auth.Read); err != nil {
+			return statusOf(err)
+		}
+	}
+	// The grant is checked again before every event and at every reload.
+	check := func() error {
+		_, err := s.recheck(c, res, in.ClientID, in.Channel, auth.Read)
+		return err
+	}
+	ctx, stop := s.live(ctx, check)
+	defer stop()
 	switch in.SubscribeTypeData {
 	case kubemqpb.Subscribe_Events:
 		sub := eventsSubFromPB(in)
-		return internalErr(s.svc.Events.Subscribe(ctx, sub, func(ev *events.Event) error {
+		err = s.svc.Events.Subscribe(ctx, sub, func(ev *events.Event) error {
+			if err := check(); err != nil {
+				return err
+			}
 			return stream.Send(&kubemqpb.EventReceive{
 				EventID: ev.ID, Channel: ev.Channel, Metadata: ev.Metadata, Body: ev.Body, Tags: ev.Tags,
 			})
-		}))
+		})
 	case kubemqpb.Subscribe_EventsStore:
 		sub := storeSubFromPB(in)
-		return internalErr(s.svc.Store.Subscribe(ctx, sub, func(r *eventsstore.Received) error {
+		err = s.svc.Store.Subscribe(ctx, sub, func(r *eventsstore.Received) error {
+			if err := check(); err != nil {
+				return err
+			}
 			return stream.Send(&kubemqpb.EventReceive{
 				EventID: r.ID, Channel: r.Channel, Metadata: r.Metadata, Body: r.Body,
 				Timestamp: r.Timestamp, Sequence: r.Sequence, Tags: r.Tags,
 			})
-		}))
+		})
 	default:
-		return internalErr(kmq.ErrSubscribeType)
+		err = kmq.ErrSubscribeType
 	}
+	return statusOf(ended(ctx, err))
 }
 
 func eventsSubFromPB(in *kubemqpb.Subscribe) *events.Subscription {

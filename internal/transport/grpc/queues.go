@@ -1,8 +1,10 @@
 package grpctransport
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
 	"github.com/heraldmq/herald/internal/pattern/queues"
 )
@@ -73,18 +76,72 @@ func queueMsgsFromPB(in []*kubemqpb.QueueMessage) []*queues.Message {
 	return ms
 }
 
-// SendQueueMessage stores one message; every failure is in-band.
+// SendQueueMessage stores one message; every failure is in-band but a
+// refused caller (Unauthenticated, PermissionDenied).
 func (s *Server) SendQueueMessage(ctx context.Context, in *kubemqpb.QueueMessage) (*kubemqpb.SendQueueMessageResult, error) {
+	c, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeQueueMessage(c, in.ClientID, in.Channel, in.GetPolicy().GetMaxReceiveQueue()); err != nil {
+		if errors.Is(err, kmq.ErrAccessDenied) {
+			return nil, accessDenied()
+		}
+		return resultToPB(refused(in, err)), nil
+	}
 	return resultToPB(s.svc.Queues.Send(ctx, queueMsgFromPB(in))), nil
 }
 
-// SendQueueMessagesBatch stores a batch; each item's failure is in its
-// result and HaveErrors is set when any item failed.
+// refused is the result of a message that was not sent because of err,
+// with the message id the server would have given it.
+func refused(in *kubemqpb.QueueMessage, err error) queues.Result {
+	id := in.MessageID
+	if id == "" {
+		id = kmq.NewID()
+	}
+	return queues.Result{MessageID: id, Err: err}
+}
+
+// sendBatch stores the messages check lets through and reports, in order,
+// a result per message: check's error for the others. check's
+// Unauthenticated status is returned as the error, nothing sent.
+func (s *Server) sendBatch(ctx context.Context, in []*kubemqpb.QueueMessage, check func(*kubemqpb.QueueMessage) error) ([]queues.Result, error) {
+	res := make([]queues.Result, len(in))
+	send := make([]*queues.Message, 0, len(in))
+	at := make([]int, 0, len(in))
+	for i, m := range in {
+		if err := check(m); err != nil {
+			if unauthenticated(err) {
+				return nil, err
+			}
+			res[i] = refused(m, err)
+			continue
+		}
+		send = append(send, queueMsgFromPB(m))
+		at = append(at, i)
+	}
+	if len(send) > 0 {
+		for j, r := range s.svc.Queues.SendBatch(ctx, send) {
+			res[at[j]] = r
+		}
+	}
+	return res, nil
+}
+
+// SendQueueMessagesBatch stores a batch; each item's failure, a refusal by
+// the access-control list included, is in its result and HaveErrors is set
+// when any item failed.
 func (s *Server) SendQueueMessagesBatch(ctx context.Context, in *kubemqpb.QueueMessagesBatchRequest) (*kubemqpb.QueueMessagesBatchResponse, error) {
+	c, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if len(in.Messages) == 0 {
 		return nil, status.Error(codes.Unknown, "empty messages batch")
 	}
-	res := s.svc.Queues.SendBatch(ctx, queueMsgsFromPB(in.Messages))
+	res, _ := s.sendBatch(ctx, in.Messages, func(m *kubemqpb.QueueMessage) error {
+		return s.authorizeQueueMessage(c, m.ClientID, m.Channel, m.GetPolicy().GetMaxReceiveQueue())
+	})
 	out := &kubemqpb.QueueMessagesBatchResponse{BatchID: in.BatchID, Results: make([]*kubemqpb.SendQueueMessageResult, len(res))}
 	for i, r := range res {
 		out.Results[i] = resultToPB(r)
@@ -126,9 +183,20 @@ func (s *Server) ReceiveQueueMessagesWith(ctx context.Context, in *kubemqpb.Rece
 }
 
 func (s *Server) receiveQueueMessages(ctx context.Context, in *kubemqpb.ReceiveQueueMessagesRequest) (*kubemqpb.ReceiveQueueMessagesResponse, *queues.ReceiveResult, error) {
+	c, err := s.caller(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	out := &kubemqpb.ReceiveQueueMessagesResponse{RequestID: in.RequestID, IsPeak: in.IsPeak}
 	if out.RequestID == "" {
 		out.RequestID = kmq.NewID()
+	}
+	if err := s.authorizeQueue(c, in.ClientID, in.Channel, auth.Read); err != nil {
+		if errors.Is(err, kmq.ErrAccessDenied) {
+			return nil, nil, accessDenied()
+		}
+		out.IsError, out.Error = true, err.Error()
+		return out, nil, nil
 	}
 	res, err := s.svc.Queues.Receive(ctx, &queues.ReceiveRequest{
 		ClientID: in.ClientID, Channel: in.Channel, MaxMessages: int(in.MaxNumberOfMessages),
@@ -165,9 +233,20 @@ func (s *Server) receiveQueueMessagesStream(_ any, stream grpc.ServerStream) err
 
 // AckAllQueueMessages removes the channel's ready messages; failures in-band.
 func (s *Server) AckAllQueueMessages(ctx context.Context, in *kubemqpb.AckAllQueueMessagesRequest) (*kubemqpb.AckAllQueueMessagesResponse, error) {
+	c, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &kubemqpb.AckAllQueueMessagesResponse{RequestID: in.RequestID}
 	if out.RequestID == "" {
 		out.RequestID = kmq.NewID()
+	}
+	if err := s.authorizeQueue(c, in.ClientID, in.Channel, auth.Write); err != nil {
+		if errors.Is(err, kmq.ErrAccessDenied) {
+			return nil, accessDenied()
+		}
+		out.IsError, out.Error = true, err.Error()
+		return out, nil
 	}
 	n, err := s.svc.Queues.AckAll(ctx, in.ClientID, in.Channel, seconds(in.WaitTimeSeconds))
 	out.AffectedMessages = n
@@ -177,20 +256,51 @@ func (s *Server) AckAllQueueMessages(ctx context.Context, in *kubemqpb.AckAllQue
 	return out, nil
 }
 
-// QueuesInfo reports the queue channels and their counters.
+// QueuesInfo reports the queue channels and their counters. With an
+// access-control list, only the queues the caller may read are listed,
+// the caller being the one client id its identity allows (a JWT's
+// identity claim, a static token's literal pattern); callers without one
+// (anonymous, wildcard patterns, unbound tokens) see none.
 func (s *Server) QueuesInfo(ctx context.Context, in *kubemqpb.QueuesInfoRequest) (*kubemqpb.QueuesInfoResponse, error) {
+	c, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	info, err := s.svc.Queues.Info(ctx, in.QueueName)
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
+	filter := s.guard != nil && s.guard.AuthorizationEnabled()
 	out := &kubemqpb.QueuesInfo{TotalQueue: info.TotalQueue, Sent: info.Sent, Delivered: info.Delivered, Waiting: info.Waiting}
+	if filter {
+		out = &kubemqpb.QueuesInfo{}
+	}
 	for _, q := range info.Queues {
+		if filter && !s.mayRead(c, q.Name) {
+			continue
+		}
 		out.Queues = append(out.Queues, &kubemqpb.QueueInfo{
 			Name: q.Name, Messages: q.Messages, Bytes: q.Bytes, FirstSequence: q.FirstSequence,
 			LastSequence: q.LastSequence, Sent: q.Sent, Delivered: q.Delivered, Waiting: q.Waiting, Subscribers: q.Subscribers,
 		})
+		if filter {
+			out.TotalQueue++
+			out.Sent += q.Sent
+			out.Delivered += q.Delivered
+			out.Waiting += q.Waiting
+		}
 	}
 	return &kubemqpb.QueuesInfoResponse{RefRequestID: in.RequestID, Info: out}, nil
+}
+
+// mayRead reports whether the list lets c's own client id read queue.
+func (s *Server) mayRead(c caller, queue string) bool {
+	id := c.id.ClientIDs
+	if id == "" || strings.Contains(id, "*") {
+		return false
+	}
+	res, ch := queueResource(queue)
+	return s.guard.Allowed(res, id, ch, auth.Read)
 }
 
 // lockedSender serialises Send on a stream written by several goroutines.
@@ -232,6 +342,10 @@ func recvLoop[T any](ctx context.Context, recv func() (*T, error)) (<-chan *T, <
 // after the visibility timer fired (Error 129).
 func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.StreamQueueMessagesRequest, kubemqpb.StreamQueueMessagesResponse]) error {
 	const method = "StreamQueueMessage"
+	c, err := s.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
 	sess := s.svc.Queues.NewSession()
@@ -248,6 +362,7 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 	finish := func() { endOnce.Do(func() { close(end) }) }
 	var lastMu sync.Mutex
 	lastID, lastType := "", kubemqpb.StreamRequestType_StreamRequestTypeUnknown
+	held := "" // the channel of the receive, once one began
 	reply := func(in *kubemqpb.StreamQueueMessagesRequest, err error) {
 		r := &kubemqpb.StreamQueueMessagesResponse{RequestID: in.RequestID, StreamRequestTypeData: in.StreamRequestTypeData}
 		if err != nil {
@@ -280,14 +395,22 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 				reply(in, err)
 				continue
 			}
-			vis, wait := seconds(in.VisibilitySeconds), seconds(in.WaitTimeSeconds)
 			var err error
+			if c, err = s.reverify(c); err != nil {
+				return err
+			}
+			if err := s.checkStreamRequest(c, in, held); err != nil {
+				reply(in, err)
+				continue
+			}
+			vis, wait := seconds(in.VisibilitySeconds), seconds(in.WaitTimeSeconds)
 			settled := false
 			switch in.StreamRequestTypeData {
 			case kubemqpb.StreamRequestType_ReceiveMessage:
 				if err = sess.BeginReceive(in.Channel, vis, wait); err != nil {
 					break
 				}
+				held = in.Channel
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -334,6 +457,31 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 	}
 }
 
+// checkStreamRequest authorizes one StreamQueueMessage request: its client
+// id, and reading the channel it receives from or, once a message is held,
+// the one the message came from; Resend and SendModified write to their
+// target as a send does.
+func (s *Server) checkStreamRequest(c caller, in *kubemqpb.StreamQueueMessagesRequest, held string) error {
+	if err := s.bind(c, in.ClientID); err != nil {
+		return err
+	}
+	switch in.StreamRequestTypeData {
+	case kubemqpb.StreamRequestType_ReceiveMessage:
+		return s.authorizeQueue(c, in.ClientID, in.Channel, auth.Read)
+	case kubemqpb.StreamRequestType_AckMessage, kubemqpb.StreamRequestType_RejectMessage, kubemqpb.StreamRequestType_ModifyVisibility:
+		if held != "" {
+			return s.authorizeQueue(c, in.ClientID, held, auth.Read)
+		}
+	case kubemqpb.StreamRequestType_ResendMessage:
+		return s.authorizeQueue(c, in.ClientID, in.Channel, auth.Write)
+	case kubemqpb.StreamRequestType_SendModifiedMessage:
+		if m := in.ModifiedMessage; m != nil {
+			return s.authorizeQueueMessage(c, m.ClientID, m.Channel, m.GetPolicy().GetMaxReceiveQueue())
+		}
+	}
+	return nil
+}
+
 // downstreamOps maps the wire's settlement request types to the pattern's.
 var downstreamOps = map[kubemqpb.QueuesDownstreamRequestType]queues.Op{
 	kubemqpb.QueuesDownstreamRequestType_AckAll:        queues.OpAckAll,
@@ -352,7 +500,14 @@ type downstream struct {
 	ds  *queues.Downstream
 	out *lockedSender[kubemqpb.QueuesDownstreamResponse]
 	wg  sync.WaitGroup
+
+	mu  sync.Mutex
+	txs map[string]txOwner // open transactions: who opened them, on what
 }
+
+// txOwner is the client id and channel of a transaction's Get, which its
+// settlements are checked against.
+type txOwner struct{ clientID, channel string }
 
 func (d *downstream) fail(resp *kubemqpb.QueuesDownstreamResponse, err error) {
 	resp.IsError, resp.Error = true, err.Error()
@@ -374,6 +529,9 @@ func (d *downstream) get(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.Qu
 			if err != nil {
 				d.fail(resp, err)
 				return nil
+			}
+			if len(msgs) > 0 { // auto-acked ones too: a settlement may come before the ack
+				d.own(id, txOwner{in.ClientID, in.Channel})
 			}
 			resp.Messages = queueMsgsToPB(msgs)
 			return d.out.Send(resp)
@@ -414,6 +572,60 @@ func (d *downstream) unknown(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqp
 	d.fail(resp, kmq.ErrRequestUnknown)
 }
 
+// own records who opened transaction id, forgetting completed
+// transactions now and then.
+func (d *downstream) own(id string, o txOwner) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.txs) >= 64 && len(d.txs)&63 == 0 {
+		for t := range d.txs {
+			if complete, _ := d.ds.Status(t); complete {
+				delete(d.txs, t)
+			}
+		}
+	}
+	d.txs[id] = o
+}
+
+// owner returns who opened transaction id (zero when it is not known).
+func (d *downstream) owner(id string) txOwner {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.txs[id]
+}
+
+// checkDownstream authorizes one QueuesDownstream request: its client id;
+// a Get reads its channel; a settlement reads the channel of the
+// transaction's Get (as the client id of the request, or of the Get when
+// the request has none) and a re-queue also writes to its target.
+func (s *Server) checkDownstream(c caller, d *downstream, in *kubemqpb.QueuesDownstreamRequest) error {
+	if err := s.bind(c, in.ClientID); err != nil {
+		return err
+	}
+	if in.RequestTypeData == kubemqpb.QueuesDownstreamRequestType_Get {
+		return s.authorizeQueue(c, in.ClientID, in.Channel, auth.Read)
+	}
+	op, ok := downstreamOps[in.RequestTypeData]
+	if !ok || op == queues.OpActiveOffsets || op == queues.OpClose {
+		return nil
+	}
+	tx := d.owner(in.RefTransactionId)
+	if tx.channel == "" {
+		// Every transaction holding messages was recorded before its id
+		// reached the client: this one holds nothing, and the settlement
+		// says so.
+		return nil
+	}
+	clientID := cmp.Or(in.ClientID, tx.clientID)
+	if err := s.authorizeQueue(c, clientID, tx.channel, auth.Read); err != nil {
+		return err
+	}
+	if (op == queues.OpReQueueAll || op == queues.OpReQueueRange) && in.ReQueueChannel != "" {
+		return s.authorizeQueue(c, clientID, in.ReQueueChannel, auth.Write)
+	}
+	return nil
+}
+
 // handler returns what serves a request type.
 func (d *downstream) handler(t kubemqpb.QueuesDownstreamRequestType) func(*kubemqpb.QueuesDownstreamRequest, *kubemqpb.QueuesDownstreamResponse) {
 	switch t {
@@ -433,9 +645,16 @@ func (d *downstream) handler(t kubemqpb.QueuesDownstreamRequestType) func(*kubem
 // and answered only when they fail (or, for ActiveOffsets and
 // TransactionStatus, with their answer).
 func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesDownstreamRequest, kubemqpb.QueuesDownstreamResponse]) error {
+	c, err := s.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
-	d := &downstream{ctx: ctx, ds: s.svc.Queues.NewDownstream(), out: &lockedSender[kubemqpb.QueuesDownstreamResponse]{send: stream.Send}}
+	d := &downstream{
+		ctx: ctx, ds: s.svc.Queues.NewDownstream(), txs: make(map[string]txOwner),
+		out: &lockedSender[kubemqpb.QueuesDownstreamResponse]{send: stream.Send},
+	}
 	defer func() {
 		d.wg.Wait() // pending Gets answer, then the transactions close
 		d.ds.Close()
@@ -451,6 +670,16 @@ func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.Queue
 		case in = <-reqs:
 		}
 		resp := &kubemqpb.QueuesDownstreamResponse{TransactionId: in.RefTransactionId, RefRequestId: in.RequestID, RequestTypeData: in.RequestTypeData}
+		if c, err = s.reverify(c); err != nil {
+			return err
+		}
+		if err := s.checkDownstream(c, d, in); err != nil {
+			if in.RequestTypeData == kubemqpb.QueuesDownstreamRequestType_Get {
+				resp.TransactionId = kmq.NewUUID() // as a Get that fails validation
+			}
+			d.fail(resp, err)
+			continue
+		}
 		d.handler(in.RequestTypeData)(in, resp)
 	}
 }
@@ -458,6 +687,10 @@ func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.Queue
 // QueuesUpstream stores each request's messages as a batch and answers by
 // RefRequestID; requests run concurrently (at most 16 per stream).
 func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesUpstreamRequest, kubemqpb.QueuesUpstreamResponse]) error {
+	c, err := s.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -478,14 +711,22 @@ func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesU
 			_ = out.Send(&kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, IsError: true, Error: "no messages to send"})
 			continue
 		}
+		// Each message is checked, its refusal its result; a token that
+		// stopped being valid ends the stream.
+		if c, err = s.reverify(c); err != nil {
+			return err
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			continue
 		}
+		c := c
 		wg.Go(func() {
 			defer func() { <-sem }()
-			res := s.svc.Queues.SendBatch(ctx, queueMsgsFromPB(in.Messages))
+			res, _ := s.sendBatch(ctx, in.Messages, func(m *kubemqpb.QueueMessage) error {
+				return s.authorizeQueueMessage(c, m.ClientID, m.Channel, m.GetPolicy().GetMaxReceiveQueue())
+			})
 			resp := &kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, Results: make([]*kubemqpb.SendQueueMessageResult, len(res))}
 			for i, r := range res {
 				resp.Results[i] = resultToPB(r)

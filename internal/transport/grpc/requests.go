@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
 	"github.com/heraldmq/herald/internal/pattern/requests"
 )
@@ -14,6 +15,13 @@ import (
 // SendRequest sends a command or query and waits for its response. Every
 // failure, the timeout (Error 301) included, ends the call with status Internal.
 func (s *Server) SendRequest(ctx context.Context, in *kubemqpb.Request) (*kubemqpb.Response, error) {
+	c, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, requestResource(kindFromPB(in.RequestTypeData)), in.ClientID, in.Channel, auth.Write); err != nil {
+		return nil, statusOf(err)
+	}
 	resp, err := s.svc.Requests.Send(ctx, &requests.Request{
 		ID: in.RequestID, Kind: kindFromPB(in.RequestTypeData), ClientID: in.ClientID,
 		Channel: in.Channel, Metadata: in.Metadata, Body: in.Body, Timeout: time.Duration(in.Timeout) * time.Millisecond,
@@ -30,8 +38,17 @@ func (s *Server) SendRequest(ctx context.Context, in *kubemqpb.Request) (*kubemq
 }
 
 // SendResponse hands a responder's response to the waiting requester.
-func (s *Server) SendResponse(_ context.Context, in *kubemqpb.Response) (*kubemqpb.Empty, error) {
-	err := s.svc.Requests.Respond(&requests.Response{
+// Whoever received a request may answer it (auth.Responses): only the
+// client id the response declares is checked.
+func (s *Server) SendResponse(ctx context.Context, in *kubemqpb.Response) (*kubemqpb.Empty, error) {
+	c, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, auth.Responses, in.ClientID, in.ReplyChannel, auth.Write); err != nil {
+		return nil, statusOf(err)
+	}
+	err = s.svc.Requests.Respond(&requests.Response{
 		ClientID: in.ClientID, RequestID: in.RequestID, ReplyChannel: in.ReplyChannel,
 		Metadata: in.Metadata, Body: in.Body, CacheHit: in.CacheHit, Timestamp: in.Timestamp,
 		Executed: in.Executed, Error: in.Error, Span: in.Span, Tags: in.Tags,
@@ -45,20 +62,51 @@ func (s *Server) SendResponse(_ context.Context, in *kubemqpb.Response) (*kubemq
 // SubscribeToRequests streams commands (type Commands) or queries (type
 // Queries) to a responder until it cancels.
 func (s *Server) SubscribeToRequests(in *kubemqpb.Subscribe, stream grpc.ServerStreamingServer[kubemqpb.Request]) error {
+	c, err := s.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
 	sub, err := requestsSubFromPB(in)
 	if err != nil {
 		return internalErr(err)
 	}
-	return internalErr(s.svc.Requests.Subscribe(ctx, sub, func(r *requests.Request) error {
+	res := requestResource(sub.Kind)
+	if err := s.authorize(c, res, in.ClientID, in.Channel, auth.Read); err != nil {
+		return statusOf(err)
+	}
+	// The grant is checked again before every request and at every reload.
+	check := func() error {
+		_, err := s.recheck(c, res, in.ClientID, in.Channel, auth.Read)
+		return err
+	}
+	ctx, stop := s.live(ctx, check)
+	defer stop()
+	err = s.svc.Requests.Subscribe(ctx, sub, func(r *requests.Request) error {
+		if err := check(); err != nil {
+			return err
+		}
 		return stream.Send(&kubemqpb.Request{
 			RequestID: r.ID, RequestTypeData: kindToPB(r.Kind), ClientID: r.ClientID,
 			Channel: r.Channel, Metadata: r.Metadata, Body: r.Body, ReplyChannel: r.ReplyChannel,
 			Timeout: int32(r.Timeout / time.Millisecond), CacheKey: r.CacheKey, CacheTTL: int32(r.CacheTTL / time.Second),
 			Span: r.Span, Tags: r.Tags,
 		})
-	}))
+	})
+	return statusOf(ended(ctx, err))
+}
+
+// requestResource is what a request of kind k is, for the list ("" for an
+// unknown kind, which no rule grants).
+func requestResource(k requests.Kind) auth.Resource {
+	switch k {
+	case requests.Command:
+		return auth.Commands
+	case requests.Query:
+		return auth.Queries
+	}
+	return ""
 }
 
 func requestsSubFromPB(in *kubemqpb.Subscribe) (*requests.Subscription, error) {

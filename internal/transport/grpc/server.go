@@ -1,11 +1,14 @@
 // Package grpctransport serves the KubeMQ gRPC API (service kubemq.kubemq)
 // over Herald's pattern services. It converts wire messages to domain values
 // and back, and decides, per RPC as the reference server does, whether an
-// error travels as a gRPC status or in-band in the response.
+// error travels as a gRPC status or in-band in the response. Its handlers
+// also authenticate and authorize every call (see auth.go), so every front
+// that calls them is covered.
 package grpctransport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,18 +17,22 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	grpcstats "google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
+	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
@@ -59,19 +66,30 @@ type Config struct {
 	Version        string    // reported by Ping
 	StartTime      time.Time // reported by Ping
 	MaxMessageSize int
-	Logger         *slog.Logger
-	Observer       Observer
+	// Guard authenticates callers and authorizes their requests; nil lets
+	// every caller do everything.
+	Guard *auth.Guard
+	// TLS, when set, serves TLS (it must offer ALPN "h2").
+	TLS    *tls.Config
+	Logger *slog.Logger
+	// Observer is told about connections, streams and request times.
+	Observer Observer
 }
 
 // Server is the gRPC front end.
 type Server struct {
 	kubemqpb.UnimplementedKubemqServer
-	cfg  Config
-	svc  Services
-	log  *slog.Logger
-	grpc *grpc.Server
-	obs  Observer
-	hs   *health.Server
+	cfg   Config
+	svc   Services
+	log   *slog.Logger
+	guard *auth.Guard
+	grpc  *grpc.Server
+	// inproc is the in-memory listener of DialInProcess.
+	inproc     *bufconn.Listener
+	inprocOnce sync.Once
+	inprocDone chan struct{} // closed when serving it ended; nil if it never began
+	obs        Observer
+	hs         *health.Server
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -89,12 +107,12 @@ func New(cfg Config, svc Services) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, svc: svc, log: log, obs: cfg.Observer}
+	s := &Server{cfg: cfg, svc: svc, log: log, guard: cfg.Guard, obs: cfg.Observer}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
 	s.life, s.cancel = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
 		grpc.MaxSendMsgSize(cfg.MaxMessageSize),
 		// The v2 and Python SDKs ping every 10 s, also without active calls.
@@ -102,13 +120,18 @@ func New(cfg Config, svc Services) *Server {
 		grpc.ChainUnaryInterceptor(s.unaryGate),
 		grpc.ChainStreamInterceptor(s.streamGate),
 		grpc.StatsHandler(connCounter{s.obs}),
-	)
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(inProcessCreds{credentials.NewTLS(cfg.TLS)}))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	s.grpc.RegisterService(s.serviceDesc(), s)
 	// The standard health service answers probes: NOT_SERVING until
 	// SetReady, and again from the start of Shutdown.
 	s.hs = health.NewServer()
 	s.hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.hs)
+	s.inproc = bufconn.Listen(inProcessBuffer)
 	return s
 }
 
@@ -140,8 +163,16 @@ func (s *Server) SetReady() {
 	s.hs.SetServingStatus(kubemqpb.WireServiceName, healthpb.HealthCheckResponse_SERVING)
 }
 
-// Serve accepts connections on lis until Shutdown.
+// Serve accepts connections on lis, and in-process ones (DialInProcess),
+// until Shutdown.
 func (s *Server) Serve(lis net.Listener) error {
+	s.inprocOnce.Do(func() {
+		s.inprocDone = make(chan struct{})
+		go func() {
+			defer close(s.inprocDone)
+			s.serveInProcess()
+		}()
+	})
 	return s.grpc.Serve(lis)
 }
 
@@ -161,6 +192,10 @@ func (s *Server) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		s.grpc.Stop()
 		<-done
+	}
+	s.inprocOnce.Do(func() {}) // no in-process serving may begin now
+	if s.inprocDone != nil {
+		<-s.inprocDone
 	}
 }
 

@@ -21,7 +21,7 @@ func unary[Req, Resp any](s *Server, w http.ResponseWriter, r *http.Request, met
 	}
 	out, err := call(r.Context(), in)
 	if err != nil {
-		s.envelope(w, http.StatusBadRequest, nil, err)
+		s.envelope(w, httpStatus(err, http.StatusBadRequest), nil, err)
 		return
 	}
 	if _, empty := any(out).(*kubemqpb.Empty); empty {
@@ -100,7 +100,7 @@ func (s *Server) queueReceive(w http.ResponseWriter, r *http.Request) {
 		return r.Context().Err()
 	})
 	if err != nil && r.Context().Err() == nil {
-		s.envelope(w, http.StatusBadRequest, nil, err)
+		s.envelope(w, httpStatus(err, http.StatusBadRequest), nil, err)
 	}
 }
 
@@ -120,7 +120,7 @@ func (s *Server) queueInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.h.QueuesInfo(r.Context(), in)
 	if err != nil {
-		s.envelope(w, http.StatusInternalServerError, nil, err)
+		s.envelope(w, httpStatus(err, http.StatusInternalServerError), nil, err)
 		return
 	}
 	s.envelope(w, http.StatusOK, out, nil)

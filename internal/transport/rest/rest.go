@@ -9,6 +9,13 @@
 // commands, queries, responses, subscriptions) are HTTP 400 envelopes;
 // in-band errors (queues) are HTTP 200 with IsError in data. Router errors
 // (404, 405, 413) use {"error_code","message"}.
+//
+// With authentication on, every route but / and /ping needs
+// "Authorization: Bearer <token>" (WebSocket routes also take ?token=);
+// without a usable one the answer is 401. The token travels to the gRPC
+// handlers in the request's context, which verify it and authorize the
+// request as they do a gRPC call's; a refusal is 403 (in-band for batch
+// items and stream frames).
 package rest
 
 import (
@@ -28,8 +35,10 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/heraldmq/herald/internal/pattern/kmq"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
 )
 
@@ -42,7 +51,8 @@ type Config struct {
 	Host      string // the Broker header
 	Version   string // the X-Powered-By header
 	BodyLimit int64  // bytes; 0 = DefaultBodyLimit
-	// AllowOrigins lists the CORS origins ("*" = any, the default).
+	// AllowOrigins lists the CORS origins ("*" = any); empty: no CORS
+	// headers, so browsers refuse cross-origin calls.
 	AllowOrigins []string
 	Logger       *slog.Logger
 	// Observer is told how long requests take, and about open WebSockets
@@ -74,9 +84,6 @@ type Server struct {
 func New(cfg Config, h *grpctransport.Server) *Server {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
-	}
-	if len(cfg.AllowOrigins) == 0 {
-		cfg.AllowOrigins = []string{"*"}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -171,7 +178,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		routerError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.BodyLimit)
 	w.Header().Set("Broker", s.cfg.Host)
 	w.Header().Set("X-Runtime", runtime.Version())
 	w.Header().Set("X-Powered-By", strings.TrimSpace("KubeMQ "+s.cfg.Version))
@@ -181,7 +187,60 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer func(start time.Time) { s.cfg.Observer.ObserveRequest("rest", rpc, time.Since(start)) }(time.Now())
 	}
+	if !openRoutes[r.URL.Path] && s.h.AuthenticationEnabled() {
+		token, err := Token(r)
+		if err == nil {
+			err = s.h.VerifyToken(token)
+		}
+		if err != nil {
+			s.log.Info("authentication failed", "path", r.URL.Path, "remote", r.RemoteAddr, "cause", err.Error())
+			s.envelope(w, http.StatusUnauthorized, nil, err)
+			return
+		}
+		// The handlers verify it again, as they do a gRPC call's.
+		r = r.WithContext(grpctransport.ContextWithToken(r.Context(), token))
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.BodyLimit)
 	h(w, r)
+}
+
+// openRoutes need no token.
+var openRoutes = map[string]bool{"/": true, "/ping": true}
+
+// wsRoutes are the WebSocket routes, which also take the token as the
+// query parameter "token": browsers cannot set headers on a WebSocket.
+var wsRoutes = map[string]bool{"/subscribe/events": true, "/subscribe/requests": true, "/send/stream": true, "/queue/stream": true}
+
+// Token returns the token of an HTTP request: the header "Authorization:
+// Bearer <token>" (one space, "Bearer" spelt so, as KubeMQ reads it) or,
+// without that header and on a WebSocket route, the query parameter
+// "token". Its error is KubeMQ's "invalid authentication header".
+func Token(r *http.Request) (string, error) {
+	if h, ok := r.Header["Authorization"]; ok {
+		scheme, token, found := strings.Cut(h[0], " ")
+		if len(h) != 1 || !found || scheme != "Bearer" || token == "" || strings.Contains(token, " ") {
+			return "", kmq.ErrAuthHeader
+		}
+		return token, nil
+	}
+	if wsRoutes[r.URL.Path] {
+		if t := r.URL.Query().Get("token"); t != "" {
+			return t, nil
+		}
+	}
+	return "", kmq.ErrAuthHeader
+}
+
+// httpStatus is the HTTP status of a handler's error: 401 and 403 for a
+// refused caller, otherwise def.
+func httpStatus(err error, def int) int {
+	switch status.Code(err) {
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	}
+	return def
 }
 
 // cors answers preflights (true: done) and adds the CORS headers.

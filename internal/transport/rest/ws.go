@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
@@ -39,7 +41,8 @@ func openWS[Req, Resp any](s *Server, w http.ResponseWriter, r *http.Request, re
 		return nil, nil, err // the upgrader answered the client
 	}
 	untrack := s.track(conn)
-	ctx, cancel := context.WithCancel(context.Background())
+	// The socket outlives the request, but keeps its values (the token).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	stop := context.AfterFunc(s.h.Life(), cancel)
 	ws := &wsStream[Req, Resp]{ctx: ctx, cancel: cancel, conn: conn}
 	if readFrames {
@@ -171,10 +174,13 @@ func (s *Server) subscribeEvents(w http.ResponseWriter, r *http.Request) {
 		in.SubscribeTypeData = kubemqpb.Subscribe_SubscribeTypeUndefined
 	}
 	if err == nil {
+		err = s.h.AuthorizeSubscribe(r.Context(), in)
+	}
+	if err == nil {
 		err = grpctransport.ValidateSubscribeToEvents(in)
 	}
 	if err != nil {
-		s.envelope(w, http.StatusBadRequest, nil, err)
+		s.envelope(w, httpStatus(err, http.StatusBadRequest), nil, err)
 		return
 	}
 	ws, done, err := openWS[kubemqpb.Empty, kubemqpb.EventReceive](s, w, r, false)
@@ -195,10 +201,13 @@ func (s *Server) subscribeRequests(w http.ResponseWriter, r *http.Request) {
 		in.SubscribeTypeData = kubemqpb.Subscribe_SubscribeTypeUndefined
 	}
 	if err == nil {
+		err = s.h.AuthorizeSubscribe(r.Context(), in)
+	}
+	if err == nil {
 		err = grpctransport.ValidateSubscribeToRequests(in)
 	}
 	if err != nil {
-		s.envelope(w, http.StatusBadRequest, nil, err)
+		s.envelope(w, httpStatus(err, http.StatusBadRequest), nil, err)
 		return
 	}
 	ws, done, err := openWS[kubemqpb.Empty, kubemqpb.Request](s, w, r, false)
@@ -229,8 +238,8 @@ func (s *Server) sendStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			res = &kubemqpb.Result{Error: errText(err)}
 		}
-		if ws.Send(res) != nil {
-			return
+		if ws.Send(res) != nil || status.Code(err) == codes.Unauthenticated {
+			return // a token that stopped being valid ends the stream
 		}
 	}
 }

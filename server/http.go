@@ -81,7 +81,8 @@ func (s *Server) startHTTP() error {
 	// certificate needed, each user's token still checked there.
 	broker, err := dashboard.NewBroker(dashboard.BrokerConfig{
 		Address: s.grpcLis.Addr().String(), Info: dashInfo{s}, Logger: s.log,
-		Options: []client.Option{client.WithDialer(s.DialInProcess)},
+		Options:     []client.Option{client.WithDialer(s.DialInProcess)},
+		ClientIDFor: s.clientIDsOf,
 	})
 	if err != nil {
 		_ = lis.Close()
@@ -136,6 +137,20 @@ func (s *Server) stopHTTP(ctx context.Context) {
 	_ = f.srv.Shutdown(ctx)
 	<-f.done
 	_ = f.broker.Close()
+}
+
+// clientIDsOf is the pattern of client ids token's holder may declare, ""
+// for any (authentication off, or a token that fails: its calls do too).
+func (s *Server) clientIDsOf(token string) string {
+	g := s.guard.Load()
+	if g == nil {
+		return ""
+	}
+	id, err := g.Authenticate(token)
+	if err != nil {
+		return ""
+	}
+	return id.ClientIDs
 }
 
 // HTTPAddr is the address of the HTTP front (dashboard, metrics, health),

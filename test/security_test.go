@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1859,5 +1861,130 @@ func TestSecurityChannelManagement(t *testing.T) {
 	// bob has no grant on the management channel at all.
 	if _, err := manage("bob", "list-channels", ""); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("bob: %v", err)
+	}
+}
+
+// With authentication on, the HTTP front asks for the API's credential on
+// everything but the probes: metrics, configuration and the dashboard's
+// API answer 401 without it and serve with it; /config shows no secret.
+func TestSecurityHTTPFront(t *testing.T) {
+	const inlineKey = "an-inline-jwt-key-that-must-not-leak"
+	e := newSecEnv(t, "", func(t *testing.T, e *secEnv, o *server.SecurityOptions) {
+		o.Auth.JWTKeyFile, o.Auth.JWTKey = "", inlineKey
+	})
+	tok := signed(t, "HS256", inlineKey, "alice", nil)
+	base := "http://" + e.srv.HTTPAddr().String()
+	get := func(path, authz string) (int, string) {
+		t.Helper()
+		r, _ := http.NewRequest("GET", base+path, nil)
+		if authz != "" {
+			r.Header.Set("Authorization", authz)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, p := range []string{"/metrics", "/config", "/api/overview", "/api/channels/queues"} {
+		if code, body := get(p, ""); code != http.StatusUnauthorized {
+			t.Errorf("GET %s without a token: %d %q, want 401", p, code, body)
+		}
+		if code, _ := get(p, "Bearer not-a-jwt"); code != http.StatusUnauthorized {
+			t.Errorf("GET %s with a bad token: %d, want 401", p, code)
+		}
+		if code, body := get(p, "Bearer "+tok); code != http.StatusOK {
+			t.Errorf("GET %s with a token: %d %q, want 200", p, code, body)
+		}
+	}
+	for _, p := range []string{"/health", "/ready"} {
+		if code, body := get(p, ""); code != http.StatusOK {
+			t.Errorf("GET %s without a token: %d %q, want 200 (probes stay open)", p, code, body)
+		}
+	}
+	if code, body := get("/metrics", "Bearer "+tok); code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("metrics with a token: %d, no go_goroutines", code)
+	}
+	code, body := get("/config", "Bearer "+tok)
+	if code != http.StatusOK || strings.Contains(body, inlineKey) || !strings.Contains(body, "redacted") {
+		t.Errorf("config: %d, shows the key or redacts nothing:\n%s", code, body)
+	}
+}
+
+// The dashboard acts as its user: the client id a JWT binds, the list's
+// grants; events-store replays start where asked each time, though the
+// identity allows one client id only.
+func TestSecurityDashboardActsAsItsUser(t *testing.T) {
+	e := newSecEnv(t, `rules:
+  - {clients: alice, resources: events_store, channels: "es.>", actions: [read, write]}
+  - {clients: alice, resources: queries, channels: kubemq.cluster.internal.requests, actions: write}
+`)
+	base := "http://" + e.srv.HTTPAddr().String()
+	do := func(method, path, sub, body string) (int, string) {
+		t.Helper()
+		r, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+e.token(t, sub))
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i := range 3 {
+		if code, body := do("POST", "/api/events/send", "alice", fmt.Sprintf(`{"channel":"es.a","store":true,"body":"%s"}`, base64.StdEncoding.EncodeToString([]byte{byte('0' + i)}))); code != http.StatusOK {
+			t.Fatalf("alice sends: %d %s", code, body)
+		}
+	}
+	if code, body := do("POST", "/api/events/send", "bob", `{"channel":"es.a","store":true,"body":"eA=="}`); code != http.StatusForbidden {
+		t.Errorf("bob sends: %d %s, want 403", code, body)
+	}
+	if code, body := do("POST", "/api/events/send", "alice", `{"channel":"other","store":true,"body":"eA=="}`); code != http.StatusForbidden {
+		t.Errorf("alice sends where she may not: %d %s, want 403", code, body)
+	}
+	if code, body := do("GET", "/api/channels/events_store", "alice", ""); code != http.StatusOK || !strings.Contains(body, `"es.a"`) {
+		t.Errorf("alice lists: %d %s", code, body)
+	}
+	replay := func() []uint64 {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		r, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/stream/events?channel=es.a&store=true&start=first", nil)
+		r.Header.Set("Authorization", "Bearer "+e.token(t, "alice"))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var seqs []uint64
+		sc := bufio.NewScanner(resp.Body)
+		event := ""
+		for len(seqs) < 3 && sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && event == "event":
+				var ev struct{ Sequence uint64 }
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
+					t.Fatal(err)
+				}
+				seqs = append(seqs, ev.Sequence)
+			case strings.HasPrefix(line, "data: ") && event == "end":
+				t.Fatalf("the replay ended: %s", line)
+			}
+		}
+		return seqs
+	}
+	for i := range 2 {
+		if got := replay(); !slices.Equal(got, []uint64{1, 2, 3}) {
+			t.Errorf("replay %d from first: %v, want [1 2 3]", i+1, got)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,14 @@ type BrokerConfig struct {
 	// ClientID names the dashboard's connections (default
 	// "herald-dashboard"); events-store replays add a random suffix.
 	ClientID string
+	// ClientIDFor returns the pattern of client ids a token's holder may
+	// declare, as the broker's authentication sees it ("*" matches any
+	// run); "" or a nil ClientIDFor means any. A connection then declares
+	// the pattern with its first "*" replaced by ClientID, or the pattern
+	// itself when it has none (a literal identity:
+	// events-store replays then take a fresh group instead of a fresh
+	// client id, so that each replay starts where asked).
+	ClientIDFor func(token string) string
 	// Token is the broker token used for callers without one (when
 	// Config.Authenticate is nil, for every caller).
 	Token string
@@ -57,6 +66,7 @@ type Broker struct {
 
 type conn struct {
 	c        *client.Client
+	ids      ids
 	users    int
 	lastUsed time.Time
 }
@@ -102,9 +112,55 @@ func (b *Broker) Close() error {
 	return errors.Join(errs...)
 }
 
+// ids are the client ids one connection declares.
+type ids struct {
+	conn    string // the connection's
+	pattern string // what the token allows, "" any
+}
+
+// clientIDs picks a connection's client id from base and the pattern its
+// token allows.
+func clientIDs(base, pattern string) ids {
+	switch {
+	case pattern == "" || pattern == "*":
+		return ids{conn: base}
+	case strings.Contains(pattern, "*"):
+		return ids{conn: fillPattern(pattern, base), pattern: pattern}
+	default:
+		return ids{conn: pattern, pattern: pattern}
+	}
+}
+
+// fillPattern replaces the first "*" of pattern with s and drops the
+// others (a "*" also matches nothing).
+func fillPattern(pattern, s string) string {
+	return strings.ReplaceAll(strings.Replace(pattern, "*", s, 1), "*", "")
+}
+
+// replay returns the client id and group of a fresh events-store
+// subscription: a fresh client id where the token allows any, else a
+// fresh group under the one it allows.
+func (i ids) replay(base string) (clientID, group string) {
+	fresh := base + "-" + newID()[:12]
+	switch {
+	case i.pattern == "":
+		return fresh, ""
+	case strings.Contains(i.pattern, "*"):
+		return fillPattern(i.pattern, fresh), ""
+	default:
+		return i.conn, fresh
+	}
+}
+
 // client returns the connection for the caller's token; release gives it
 // back. Connections idle for longer than IdleTimeout are closed here.
 func (b *Broker) client(ctx context.Context) (c *client.Client, release func(), err error) {
+	c, _, release, err = b.connection(ctx)
+	return c, release, err
+}
+
+// connection is client with the client ids the connection declares.
+func (b *Broker) connection(ctx context.Context) (c *client.Client, id ids, release func(), err error) {
 	token := TokenFromContext(ctx)
 	if token == "" {
 		token = b.cfg.Token
@@ -119,7 +175,7 @@ func (b *Broker) client(ctx context.Context) (c *client.Client, release func(), 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, nil, client.ErrClientClosed
+		return nil, ids{}, nil, client.ErrClientClosed
 	}
 	for t, e := range b.conns {
 		if e.users == 0 && now.Sub(e.lastUsed) > b.cfg.IdleTimeout && t != token {
@@ -129,9 +185,14 @@ func (b *Broker) client(ctx context.Context) (c *client.Client, release func(), 
 	}
 	e := b.conns[token]
 	if e == nil {
+		var pattern string
+		if b.cfg.ClientIDFor != nil {
+			pattern = b.cfg.ClientIDFor(token)
+		}
+		cids := clientIDs(b.cfg.ClientID, pattern)
 		opts := append([]client.Option{
 			client.WithAddress(b.host, b.port),
-			client.WithClientId(b.cfg.ClientID),
+			client.WithClientId(cids.conn),
 			client.WithTransportType(client.TransportTypeGRPC),
 		}, b.cfg.Options...)
 		if token != "" {
@@ -139,13 +200,13 @@ func (b *Broker) client(ctx context.Context) (c *client.Client, release func(), 
 		}
 		nc, err := client.NewClient(context.Background(), opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("dashboard: connect to %s: %w", b.cfg.Address, err)
+			return nil, ids{}, nil, fmt.Errorf("dashboard: connect to %s: %w", b.cfg.Address, err)
 		}
-		e = &conn{c: nc}
+		e = &conn{c: nc, ids: cids}
 		b.conns[token] = e
 	}
 	e.users++
-	return e.c, func() {
+	return e.c, e.ids, func() {
 		b.mu.Lock()
 		e.users--
 		e.lastUsed = time.Now()
@@ -260,12 +321,12 @@ type wireChannel struct {
 // itself (rather than through the SDK's typed helpers) to keep all six
 // statistics of every type.
 func (b *Broker) ListChannels(ctx context.Context, typ ChannelType, search string) ([]Channel, error) {
-	c, release, err := b.client(ctx)
+	c, id, release, err := b.connection(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	tags := map[string]string{"channel_type": string(typ), "client_id": b.cfg.ClientID}
+	tags := map[string]string{"channel_type": string(typ), "client_id": id.conn}
 	if search != "" {
 		tags["channel_search"] = search
 	}
@@ -555,7 +616,7 @@ func pump[T any](ctx context.Context, log *slog.Logger, ch <-chan T, errCh <-cha
 // so every tail uses a fresh one (the broker drops the cursor after its
 // idle time).
 func (b *Broker) TailEvents(ctx context.Context, t Tail, deliver func(Event) error) error {
-	c, release, err := b.client(ctx)
+	c, id, release, err := b.connection(ctx)
 	if err != nil {
 		return err
 	}
@@ -585,8 +646,9 @@ func (b *Broker) TailEvents(ctx context.Context, t Tail, deliver func(Event) err
 	default:
 		start = client.StartFromNewEvents()
 	}
+	clientID, group := id.replay(b.cfg.ClientID)
 	ch, err := c.SubscribeToEventsStoreWithRequest(ctx, &client.EventsStoreSubscription{
-		Channel: t.Channel, ClientId: b.cfg.ClientID + "-" + newID()[:12], SubscriptionType: start,
+		Channel: t.Channel, Group: group, ClientId: clientID, SubscriptionType: start,
 	}, errCh)
 	if err != nil {
 		return err

@@ -26,8 +26,13 @@ type herald struct {
 	cmd     *exec.Cmd
 }
 
+// buildHerald builds the herald binary of this tree, or returns
+// $HERALD_BIN when set (to benchmark another version in the same session).
 func buildHerald(t testing.TB) string {
 	t.Helper()
+	if bin := os.Getenv("HERALD_BIN"); bin != "" {
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "herald")
 	out, err := exec.Command("go", "build", "-o", bin, "../cmd/herald").CombinedOutput()
 	if err != nil {

@@ -60,9 +60,25 @@ func (e *Engine) Subscribe(subject, queue string, fn func(Msg)) (*Subscription, 
 		return nil, mapConnErr(err)
 	}
 	// A slow gRPC reader must not make NATS drop the whole connection; the
-	// pattern layer applies its own buffer and drop policy in fn.
-	_ = s.SetPendingLimits(1<<20, 1<<30)
+	// pattern layer applies its own buffer and drop policy in fn. While fn
+	// blocks, messages wait here: at most pendingMsgs of them (and room
+	// for two of the largest), beyond which they are dropped and counted
+	// (Dropped), so a subscriber that stopped reading costs bounded memory.
+	_ = s.SetPendingLimits(pendingMsgs, 2*DefaultMaxPayload)
 	return &Subscription{sub: s}, nil
+}
+
+// pendingMsgs bounds the messages waiting for one subscription's handler.
+const pendingMsgs = 8192
+
+// Dropped is how many messages the subscription dropped because its
+// handler did not keep up (beyond its pending limits).
+func (s *Subscription) Dropped() int64 {
+	n, err := s.sub.Dropped()
+	if err != nil {
+		return 0
+	}
+	return int64(n)
 }
 
 // InboxPrefix starts every reply subject the engine issues.

@@ -341,8 +341,10 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 	if err := sub.Validate(); err != nil {
 		return err
 	}
-	buf := kmq.NewBuffer(s.cfg.Buffer, s.cfg.WriteWait, func(req *Request) {
-		s.log.Warn("request dropped due to slow responder", "channel", req.Channel, "client_id", sub.ClientID)
+	buf := kmq.NewBuffer(s.cfg.Buffer, s.cfg.WriteWait, func(req *Request, first bool) {
+		if first { // once per stall, not once per request
+			s.log.Warn("request dropped due to slow responder; dropping until it catches up", "channel", req.Channel, "client_id", sub.ClientID)
+		}
 	})
 	defer buf.Close()
 	es, err := s.eng.Subscribe(sub.Kind.subject(sub.Channel), sub.Group, func(m engine.Msg) {
@@ -360,7 +362,13 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		}
 		return err
 	}
-	defer es.Unsubscribe()
+	defer func() {
+		n := es.Dropped()
+		es.Unsubscribe()
+		if n += buf.Dropped(); n > 0 {
+			s.log.Warn("requests dropped due to slow responder", "channel", sub.Channel, "client_id", sub.ClientID, "dropped", n)
+		}
+	}()
 	kind := sub.Kind.statsKind()
 	defer s.cfg.Stats.Subscribed(kind, sub.Channel)()
 	return buf.Drain(ctx, func(req *Request) error {

@@ -80,6 +80,7 @@ func New(cfg Config, svc Services) *Server {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
 		grpc.MaxSendMsgSize(cfg.MaxMessageSize),
+		grpc.ForceServerCodecV2(newGuardedCodec(MaxRequestElements)),
 		// The v2 and Python SDKs ping every 10 s, also without active calls.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 3 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.unaryGate),

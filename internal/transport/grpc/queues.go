@@ -362,6 +362,11 @@ func (d *downstream) fail(resp *kubemqpb.QueuesDownstreamResponse, err error) {
 // get runs a Get apart from the stream's loop: settlements of the stream
 // never wait behind it.
 func (d *downstream) get(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.QueuesDownstreamResponse) {
+	if err := d.ds.ReserveGet(); err != nil {
+		resp.TransactionId = kmq.NewUUID() // as for other refused Gets
+		d.fail(resp, err)
+		return
+	}
 	d.wg.Go(func() {
 		d.ds.Get(d.ctx, queues.GetRequest{
 			ClientID: in.ClientID, Channel: in.Channel, MaxItems: int(in.MaxItems),

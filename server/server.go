@@ -157,7 +157,8 @@ func (s *Server) Start() (err error) {
 			CursorIdle: s.opts.CursorIdle, Logger: s.log, Stats: s.stats, DedupWindow: max(s.opts.DedupWindow, 0),
 		}),
 		Requests: requests.New(s.eng, cache, requests.Config{
-			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, Logger: s.log, Stats: s.stats,
+			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, MaxTimeout: s.opts.RequestMaxTimeout,
+			Logger: s.log, Stats: s.stats,
 		}),
 	}
 	s.store, store = svc.Store, svc.Store

@@ -215,9 +215,15 @@ type Config struct {
 	WriteWait time.Duration // wait for room before a request is dropped (default 2 s)
 	// CacheMaxTTL caps a query's CacheTTL (default 24 h).
 	CacheMaxTTL time.Duration
-	Logger      *slog.Logger
-	Stats       *stats.Registry // nil: no counters
+	// MaxTimeout caps a request's Timeout (default 1 h): a request asking
+	// for longer gets Error 301 once MaxTimeout has passed.
+	MaxTimeout time.Duration
+	Logger     *slog.Logger
+	Stats      *stats.Registry // nil: no counters
 }
+
+// DefaultMaxTimeout is Config.MaxTimeout's default.
+const DefaultMaxTimeout = time.Hour
 
 // Service routes requests to responders and responses back.
 type Service struct {
@@ -253,6 +259,9 @@ func New(eng Engine, cache Cache, cfg Config) *Service {
 	if cfg.CacheMaxTTL <= 0 {
 		cfg.CacheMaxTTL = 24 * time.Hour
 	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = DefaultMaxTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -266,12 +275,14 @@ func cacheKey(channel, key string) string {
 }
 
 // Send delivers req to the channel's responders and waits up to its timeout
-// for the first response. Validation failures and the timeout are
-// *kmq.Error; a cancelled ctx returns ctx.Err().
+// (at most Config.MaxTimeout, which responders then see as its timeout) for
+// the first response. Validation failures and the timeout are *kmq.Error; a
+// cancelled ctx returns ctx.Err().
 func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	req.Timeout = min(req.Timeout, s.cfg.MaxTimeout)
 	if req.ID == "" {
 		req.ID = kmq.NewID()
 	}

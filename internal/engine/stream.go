@@ -167,7 +167,7 @@ func (e *Engine) newMsg(subject string, data []byte, o PubOpts) *nats.Msg {
 			m.Header.Set(k, v)
 		}
 		if o.MsgID != "" {
-			m.Header.Set(jetstream.MsgIDHeader, o.MsgID)
+			m.Header.Set(jetstream.MsgIDHeader, dedupID(o.MsgID))
 		}
 		if o.ScheduleTarget != "" {
 			m.Header.Set(jetstream.ScheduleHeader, "@at "+o.ScheduleAt.UTC().Format(time.RFC3339Nano))

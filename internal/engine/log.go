@@ -240,6 +240,10 @@ func (l *Log) Append(ctx context.Context, a Append) Pending {
 		op.finish(Appended{}, fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(a.Data), MaxStoredRecord))
 		return &AppendFuture{op}
 	}
+	if err := l.e.space.check(len(a.Data)); err != nil {
+		op.finish(Appended{}, err)
+		return &AppendFuture{op}
+	}
 	sh := l.shard(a.Channel)
 	if !sh.isLoaded(a.Channel) {
 		p, err := l.prime(ctx, sh, a.Channel)

@@ -182,6 +182,9 @@ func (e *Engine) PublishStored(ctx context.Context, subject string, data []byte,
 	if len(data) > MaxStoredRecord {
 		return PubAck{}, fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(data), MaxStoredRecord)
 	}
+	if err := e.space.check(len(data)); err != nil {
+		return PubAck{}, err
+	}
 	ctx, cancel := ctxOrTimeout(ctx)
 	defer cancel()
 	ack, err := e.js.PublishMsg(ctx, e.newMsg(subject, data, o))
@@ -223,6 +226,9 @@ func (p *PubFuture) Wait(ctx context.Context) (PubAck, error) {
 func (e *Engine) PublishStoredAsync(subject string, data []byte, o PubOpts) PubPending {
 	if len(data) > MaxStoredRecord {
 		return &PubFuture{err: fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(data), MaxStoredRecord)}
+	}
+	if err := e.space.check(len(data)); err != nil {
+		return &PubFuture{err: err}
 	}
 	f, err := e.js.PublishMsgAsync(e.newMsg(subject, data, o))
 	if err != nil {

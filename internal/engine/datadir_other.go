@@ -13,6 +13,8 @@ func lockFile(*os.File) error { return nil }
 
 // freeBytes is not known on this platform; the space guard then allows
 // every write.
-func freeBytes(string) (uint64, error) { return 0, errors.New("engine: free space unknown on this platform") }
+func freeBytes(string) (uint64, error) {
+	return 0, errors.New("engine: free space unknown on this platform")
+}
 
 func fallocate(*os.File, int64) error { return errors.New("engine: fallocate not available") }

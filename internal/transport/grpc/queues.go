@@ -465,6 +465,8 @@ func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.Queue
 func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesUpstreamRequest, kubemqpb.QueuesUpstreamResponse]) error {
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
+	settle, stopSettle := settleContext(ctx)
+	defer stopSettle()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	out := &lockedSender[kubemqpb.QueuesUpstreamResponse]{send: stream.Send}
@@ -490,7 +492,9 @@ func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesU
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			res := s.svc.Queues.SendBatch(ctx, queueMsgsFromPB(in.Messages))
+			// Taken: stored to the end and answered, also when the stream
+			// ends meanwhile (the server shuts down: the handler waits).
+			res := s.svc.Queues.SendBatch(settle, queueMsgsFromPB(in.Messages))
 			resp := &kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, Results: make([]*kubemqpb.SendQueueMessageResult, len(res))}
 			for i, r := range res {
 				resp.Results[i] = resultToPB(r)

@@ -68,8 +68,10 @@ func (e *Engine) Subscribe(subject, queue string, fn func(Msg)) (*Subscription, 
 	return &Subscription{sub: s}, nil
 }
 
-// pendingMsgs bounds the messages waiting for one subscription's handler.
-const pendingMsgs = 8192
+// pendingMsgs bounds the messages waiting for one subscription's handler:
+// what a subscriber that stopped reading costs, with the pattern's buffer,
+// while its first 2 s wait runs.
+const pendingMsgs = 1024
 
 // Dropped is how many messages the subscription dropped because its
 // handler did not keep up (beyond its pending limits).

@@ -328,7 +328,7 @@ func TestAbuseBatchLengths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer big.Close()
+	defer func() { _ = big.Close() }()
 	res, err := rawCall(testCtx(t, 60*time.Second), big, "/kubemq.kubemq/SendQueueMessagesBatch", repeatField(nil, 2, 100_000))
 	if err != nil || len(res) != 1 {
 		t.Fatalf("a batch of 100,000: %v", err)

@@ -59,7 +59,7 @@ func fill(t *testing.T, dir, path string, leave int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	buf := make([]byte, 1<<20)
 	for _, chunk := range []int{1 << 20, 4096} {
 		for freeSpace(t, dir) > leave+int64(chunk) {

@@ -83,7 +83,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	cl := pb.NewKubemqClient(conn)
 	l := &shutdownLoad{sent: map[string]bool{}, delivered: map[string]bool{}, held: map[string]bool{}, stored: map[string]bool{}}
 	const q, es = "shutdown.q", "shutdown.es"
@@ -284,7 +284,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn2.Close()
+	defer func() { _ = conn2.Close() }()
 	cl = pb.NewKubemqClient(conn2)
 	left := map[string]int{}
 	for empty := 0; empty < 2; {

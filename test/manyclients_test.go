@@ -330,7 +330,7 @@ func TestManyClientsHelper(t *testing.T) {
 		return c
 	}
 	control := dial()
-	defer control.Close()
+	defer func() { _ = control.Close() }()
 	cl := pb.NewKubemqClient(control)
 
 	if n := num("HERALD_CLIENTS_CHURN"); n > 0 {
@@ -341,7 +341,7 @@ func TestManyClientsHelper(t *testing.T) {
 			wg.Go(func() {
 				defer func() { <-sem }()
 				c := dial()
-				defer c.Close()
+				defer func() { _ = c.Close() }()
 				sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 				defer scancel()
 				ch := fmt.Sprint("mc.churn.", i)

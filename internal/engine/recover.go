@@ -32,15 +32,23 @@ const storeWatchEvery = 500 * time.Millisecond
 func (e *Engine) watchStore() {
 	t := time.NewTicker(storeWatchEvery)
 	defer t.Stop()
+	var next time.Time         // no restart before
+	backoff := storeWatchEvery // after a restart that did not help
 	for {
 		free, ferr := freeBytes(e.storeDir)
 		if ferr == nil && e.cfg.MinFree > 0 {
 			e.tendReserve(free)
 		}
-		if e.writeFailed.Load() || !e.ns.JetStreamEnabled() {
+		if (e.writeFailed.Load() || !e.ns.JetStreamEnabled()) && time.Now().After(next) {
 			if ferr != nil || free >= e.roomToRecover() {
 				e.restartJetStream()
+				// Should the store fail again at once (a file system that
+				// went read-only), the next restart waits longer.
+				next, backoff = time.Now().Add(backoff), min(2*backoff, maxRestartBackoff)
 			}
+		}
+		if !e.writeFailed.Load() && e.ns.JetStreamEnabled() && time.Now().After(next.Add(time.Minute)) {
+			backoff = storeWatchEvery // healthy for a while
 		}
 		select {
 		case <-e.stopWatch:
@@ -49,6 +57,10 @@ func (e *Engine) watchStore() {
 		}
 	}
 }
+
+// maxRestartBackoff bounds the wait between restarts of a store that keeps
+// failing.
+const maxRestartBackoff = 30 * time.Second
 
 // roomToRecover is the free space the watcher waits for: the reserve, and
 // at least 1 MiB when there is none.

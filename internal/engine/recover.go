@@ -27,8 +27,8 @@ func storeFailure(msg string) bool {
 const storeWatchEvery = 500 * time.Millisecond
 
 // watchStore runs until Close. It keeps the reserve file (see ReserveFile)
-// and restarts JetStream once the store failed a write and the file system
-// has room again.
+// and restarts JetStream once the store failed a write (or JetStream
+// disabled itself, which it logs too) and the file system has room again.
 func (e *Engine) watchStore() {
 	t := time.NewTicker(storeWatchEvery)
 	defer t.Stop()
@@ -39,7 +39,7 @@ func (e *Engine) watchStore() {
 		if ferr == nil && e.cfg.MinFree > 0 {
 			e.tendReserve(free)
 		}
-		if (e.writeFailed.Load() || !e.ns.JetStreamEnabled()) && time.Now().After(next) {
+		if e.writeFailed.Load() && time.Now().After(next) {
 			if ferr != nil || free >= e.roomToRecover() {
 				e.restartJetStream()
 				// Should the store fail again at once (a file system that
@@ -47,7 +47,7 @@ func (e *Engine) watchStore() {
 				next, backoff = time.Now().Add(backoff), min(2*backoff, maxRestartBackoff)
 			}
 		}
-		if !e.writeFailed.Load() && e.ns.JetStreamEnabled() && time.Now().After(next.Add(time.Minute)) {
+		if !e.writeFailed.Load() && time.Now().After(next.Add(time.Minute)) {
 			backoff = storeWatchEvery // healthy for a while
 		}
 		select {

@@ -65,6 +65,9 @@ type Options struct {
 	CursorIdle time.Duration
 	// QueryCacheMaxTTL caps the CacheTTL of queries (default 24 h).
 	QueryCacheMaxTTL time.Duration
+	// RequestMaxTimeout caps the Timeout of commands and queries (default
+	// 1 h); a request asking for longer times out (Error 301) after it.
+	RequestMaxTimeout time.Duration
 	// SyncAlways fsyncs every stored write (survives power loss; slower).
 	SyncAlways bool
 	// QueueShards and StoreShards are how many engine streams hold the
@@ -148,6 +151,9 @@ func (o *Options) setDefaults() {
 	if o.QueryCacheMaxTTL == 0 {
 		o.QueryCacheMaxTTL = 24 * time.Hour
 	}
+	if o.RequestMaxTimeout == 0 {
+		o.RequestMaxTimeout = time.Hour
+	}
 	q := &o.Queue
 	for _, f := range []struct {
 		v *int32
@@ -220,7 +226,7 @@ func (o *Options) validate() error {
 	if o.EngineStartTimeout < 0 {
 		errs = append(errs, errors.New("engine start timeout must not be negative"))
 	}
-	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 {
+	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 || o.RequestMaxTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	errs = append(errs, o.Security.validate())

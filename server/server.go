@@ -185,7 +185,8 @@ func (s *Server) Start() (err error) {
 			CursorIdle: s.opts.CursorIdle, Logger: s.log, Stats: s.stats, DedupWindow: max(s.opts.DedupWindow, 0),
 		}),
 		Requests: requests.New(s.eng, cache, requests.Config{
-			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, Logger: s.log, Stats: s.stats,
+			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, MaxTimeout: s.opts.RequestMaxTimeout,
+			Logger: s.log, Stats: s.stats,
 		}),
 	}
 	s.store, store = svc.Store, svc.Store
@@ -375,13 +376,26 @@ func (s *Server) NATSURL() string {
 }
 
 // Shutdown stops accepting calls (new ones get Error 409), ends
-// subscriptions, waits for running calls until ctx ends, then closes the
-// engine. It is safe to call more than once and before Start.
+// subscriptions and long polls (receives answer with what they have),
+// waits for running calls, then closes the engine. With a deadline on ctx
+// the calls get three quarters of the time left (at most all but 5 s), so
+// that closing the engine fits too: Shutdown returns within the deadline,
+// unless the engine itself is stuck. It is safe to call more than once and
+// before Start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.ready.Store(false) // /ready answers 500 while the fronts drain
+		if dl, ok := ctx.Deadline(); ok {
+			reserve := min(time.Until(dl)/4, 5*time.Second)
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+			defer cancel()
+		}
+		if s.queues != nil {
+			s.queues.StopWaits()
+		}
 		if s.grpc != nil {
 			// Both fronts stop accepting at once. REST waits for its running
 			// requests; the streams WebSockets run on end with gRPC's.

@@ -255,9 +255,14 @@ func benchRequests(b *testing.B, ctx context.Context, c *kubemq.Client, query bo
 		if err != nil {
 			b.Fatal(err)
 		}
-		go func() {
-			for q := range qs {
-				_ = c.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetExecutedAt(time.Now()).SetBody(payload).Send(ctx)
+		go func() { // kubemq-go never closes qs
+			for {
+				select {
+				case q := <-qs:
+					_ = c.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetExecutedAt(time.Now()).SetBody(payload).Send(ctx)
+				case <-ctx.Done():
+					return
+				}
 			}
 		}()
 	} else {
@@ -265,9 +270,14 @@ func benchRequests(b *testing.B, ctx context.Context, c *kubemq.Client, query bo
 		if err != nil {
 			b.Fatal(err)
 		}
-		go func() {
-			for q := range cs {
-				_ = c.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetExecutedAt(time.Now()).Send(ctx)
+		go func() { // kubemq-go never closes cs
+			for {
+				select {
+				case q := <-cs:
+					_ = c.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetExecutedAt(time.Now()).Send(ctx)
+				case <-ctx.Done():
+					return
+				}
 			}
 		}()
 	}

@@ -211,9 +211,14 @@ func TestChannelsCommandStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for cmd := range cmds {
-			_ = c.R().SetRequestId(cmd.Id).SetResponseTo(cmd.ResponseTo).SetExecutedAt(time.Now()).Send(ctx)
+	go func() { // kubemq-go never closes cmds: stop with the test's ctx
+		for {
+			select {
+			case cmd := <-cmds:
+				_ = c.R().SetRequestId(cmd.Id).SetResponseTo(cmd.ResponseTo).SetExecutedAt(time.Now()).Send(ctx)
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	eventually(t, 5*time.Second, func() error {

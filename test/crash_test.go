@@ -23,6 +23,7 @@ type herald struct {
 	bin     string
 	dataDir string
 	addr    string
+	extra   []string // more flags; later ones win
 	cmd     *exec.Cmd
 }
 
@@ -54,8 +55,8 @@ func freePort(t testing.TB) string {
 // start runs herald and waits for its ready line.
 func (h *herald) start() {
 	h.t.Helper()
-	h.cmd = exec.Command(h.bin, "server", "--grpc-addr", h.addr, "--rest-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", h.dataDir,
-		"--queue-ack-wait", "1s", "--log-level", "warn")
+	h.cmd = exec.Command(h.bin, append([]string{"server", "--grpc-addr", h.addr, "--rest-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", h.dataDir,
+		"--queue-ack-wait", "1s", "--log-level", "warn"}, h.extra...)...)
 	h.cmd.Stderr = os.Stderr
 	stdout, err := h.cmd.StdoutPipe()
 	if err != nil {

@@ -59,7 +59,7 @@ func TestEventsSDKRoundTripAndFanOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		subs = append(subs, collectSDK(evs, errCh))
+		subs = append(subs, collectSDK(t, evs, errCh))
 	}
 	sdkEventsReady(t, pub, ch, subs...)
 

@@ -257,12 +257,18 @@ func rawSubscribeRequests(t *testing.T, cl pb.KubemqClient, req *pb.Subscribe) *
 	return s
 }
 
-// collectSDK drains an SDK subscription channel into a collector.
-func collectSDK[T any](ch <-chan T, errCh <-chan error) *collector[T] {
+// collectSDK drains an SDK subscription channel into a collector until
+// the channel closes, an error arrives or the test ends (kubemq-go never
+// closes the channels of a subscription it ended).
+func collectSDK[T any](t *testing.T, ch <-chan T, errCh <-chan error) *collector[T] {
 	c := newCollector[T]()
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
 	go func() {
 		for {
 			select {
+			case <-done:
+				return
 			case v, ok := <-ch:
 				if !ok {
 					c.fail(io.EOF)

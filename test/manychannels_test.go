@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/heraldmq/herald/internal/pattern/queues"
 	"github.com/heraldmq/herald/server"
 	"github.com/heraldmq/herald/server/heraldtest"
 )
@@ -77,6 +78,18 @@ func TestManyChannels(t *testing.T) {
 	if err := send(0); err != nil {
 		t.Fatal(err)
 	}
+	// The delay stream and its consumer are made in the background at
+	// start; on a busy machine only after the first sends.
+	eventually(t, 30*time.Second, func() error {
+		st, err := js.Stream(context.Background(), queues.DelayStream)
+		if err != nil {
+			return err
+		}
+		if n := st.CachedInfo().State.Consumers; n != 1 {
+			return fmt.Errorf("the delay stream has %d consumers", n)
+		}
+		return nil
+	})
 	streams0, consumers0, files0 := engineFootprint(t, js, srv.DataDir)
 
 	var wg sync.WaitGroup

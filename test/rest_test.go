@@ -183,9 +183,14 @@ func TestRESTEventsStoreAndQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for q := range qs {
-			_ = rc.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetExecutedAt(time.Now()).SetBody([]byte("pong")).Send(ctx)
+	go func() { // kubemq-go never closes qs: stop with the test's ctx
+		for {
+			select {
+			case q := <-qs:
+				_ = rc.R().SetRequestId(q.Id).SetResponseTo(q.ResponseTo).SetExecutedAt(time.Now()).SetBody([]byte("pong")).Send(ctx)
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	gc := newClient(t, srv, "grpc-q")
@@ -203,9 +208,14 @@ func TestRESTEventsStoreAndQueries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for c := range cs {
-			_ = gc.R().SetRequestId(c.Id).SetResponseTo(c.ResponseTo).SetExecutedAt(time.Now()).Send(ctx)
+	go func() { // kubemq-go never closes cs: stop with the test's ctx
+		for {
+			select {
+			case c := <-cs:
+				_ = gc.R().SetRequestId(c.Id).SetResponseTo(c.ResponseTo).SetExecutedAt(time.Now()).Send(ctx)
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	var cr *kubemq.CommandResponse

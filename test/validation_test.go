@@ -37,6 +37,17 @@ const (
 	err207 = "Error 207: invalid subscribe type"
 )
 
+// subscribeErr opens a subscription that must be refused and returns the
+// status it ends with (before any item).
+func subscribeErr(t *testing.T, cl pb.KubemqClient, req *pb.Subscribe) error {
+	t.Helper()
+	switch req.SubscribeTypeData {
+	case pb.Subscribe_Commands, pb.Subscribe_Queries:
+		return subscribeRequestsErr(t, cl, req)
+	}
+	return subscribeEventsErr(t, cl, req)
+}
+
 // subscribeRequestsErr is subscribeErr for SubscribeToRequests whatever the type.
 func subscribeRequestsErr(t *testing.T, cl pb.KubemqClient, req *pb.Subscribe) error {
 	t.Helper()

@@ -27,6 +27,9 @@ type Config struct {
 	Server    server.Options // Logger is left nil; the caller builds it from the fields below
 	LogLevel  slog.Level
 	LogFormat string // "text" or "json"
+	// ShutdownTimeout bounds a shutdown after SIGINT or SIGTERM: running
+	// calls get until then to finish, and the process exits within it.
+	ShutdownTimeout time.Duration
 
 	// File is the configuration file that was read ("" if none).
 	File string
@@ -100,6 +103,9 @@ var settings = []setting{
 	{"log-format", "string", "text",
 		"log format on stderr: text or json",
 		applyLogFormat},
+	{"shutdown-timeout", "duration", "30s",
+		"after SIGINT or SIGTERM, how long running calls may take to finish; the process exits within it",
+		positiveDuration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"max-message-size", "int", "104857600",
 		"largest gRPC message in bytes, both ways",
 		whole(func(c *Config) *int { return &c.Server.MaxMessageSize }, 1)},
@@ -121,6 +127,9 @@ var settings = []setting{
 	{"query-cache-max-ttl", "duration", "24h",
 		"cap on the CacheTTL of queries",
 		positiveDuration(func(c *Config) *time.Duration { return &c.Server.QueryCacheMaxTTL })},
+	{"request-max-timeout", "duration", "1h",
+		"cap on the Timeout of commands and queries; a request asking for longer times out after it",
+		positiveDuration(func(c *Config) *time.Duration { return &c.Server.RequestMaxTimeout })},
 	{"sync-always", "bool", "false",
 		"fsync every stored write (survives power loss; slower)",
 		boolean(func(c *Config) *bool { return &c.Server.SyncAlways })},
@@ -277,26 +286,28 @@ func applyDedupWindow(c *Config, v string) error {
 // the flag. Values are kept as nodes and parsed by the settings, like flags
 // and env; unknown keys are rejected by the decoder.
 type fileConfig struct {
-	DataDir          yaml.Node `yaml:"data-dir"`
-	GRPCAddr         yaml.Node `yaml:"grpc-addr"`
-	RESTAddr         yaml.Node `yaml:"rest-addr"`
-	HTTPAddr         yaml.Node `yaml:"http-addr"`
-	MetricsChannels  yaml.Node `yaml:"metrics-channels"`
-	NATSAddr         yaml.Node `yaml:"nats-addr"`
-	Host             yaml.Node `yaml:"host"`
-	LogLevel         yaml.Node `yaml:"log-level"`
-	LogFormat        yaml.Node `yaml:"log-format"`
-	MaxMessageSize   yaml.Node `yaml:"max-message-size"`
-	SubscriberBuffer yaml.Node `yaml:"subscriber-buffer"`
-	StoreMaxAge      yaml.Node `yaml:"store-max-age"`
-	StoreMaxMessages yaml.Node `yaml:"store-max-messages"`
-	StoreMaxBytes    yaml.Node `yaml:"store-max-bytes"`
-	StoreCursorIdle  yaml.Node `yaml:"store-cursor-idle"`
-	QueryCacheMaxTTL yaml.Node `yaml:"query-cache-max-ttl"`
-	SyncAlways       yaml.Node `yaml:"sync-always"`
-	QueueShards      yaml.Node `yaml:"queue-shards"`
-	StoreShards      yaml.Node `yaml:"store-shards"`
-	EngineStart      yaml.Node `yaml:"engine-start-timeout"`
+	DataDir           yaml.Node `yaml:"data-dir"`
+	GRPCAddr          yaml.Node `yaml:"grpc-addr"`
+	RESTAddr          yaml.Node `yaml:"rest-addr"`
+	HTTPAddr          yaml.Node `yaml:"http-addr"`
+	MetricsChannels   yaml.Node `yaml:"metrics-channels"`
+	NATSAddr          yaml.Node `yaml:"nats-addr"`
+	Host              yaml.Node `yaml:"host"`
+	LogLevel          yaml.Node `yaml:"log-level"`
+	LogFormat         yaml.Node `yaml:"log-format"`
+	ShutdownTimeout   yaml.Node `yaml:"shutdown-timeout"`
+	MaxMessageSize    yaml.Node `yaml:"max-message-size"`
+	SubscriberBuffer  yaml.Node `yaml:"subscriber-buffer"`
+	StoreMaxAge       yaml.Node `yaml:"store-max-age"`
+	StoreMaxMessages  yaml.Node `yaml:"store-max-messages"`
+	StoreMaxBytes     yaml.Node `yaml:"store-max-bytes"`
+	StoreCursorIdle   yaml.Node `yaml:"store-cursor-idle"`
+	QueryCacheMaxTTL  yaml.Node `yaml:"query-cache-max-ttl"`
+	RequestMaxTimeout yaml.Node `yaml:"request-max-timeout"`
+	SyncAlways        yaml.Node `yaml:"sync-always"`
+	QueueShards       yaml.Node `yaml:"queue-shards"`
+	StoreShards       yaml.Node `yaml:"store-shards"`
+	EngineStart       yaml.Node `yaml:"engine-start-timeout"`
 
 	QueueMaxNumberOfMessages       yaml.Node `yaml:"queue-max-number-of-messages"`
 	QueueMaxWaitTimeoutSeconds     yaml.Node `yaml:"queue-max-wait-timeout-seconds"`

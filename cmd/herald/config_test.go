@@ -41,15 +41,16 @@ func writeConfig(t *testing.T, content string) string {
 func defaults() Config {
 	return Config{
 		Server: server.Options{
-			DataDir:          "./herald-data",
-			GRPCAddr:         ":50000",
-			RESTAddr:         ":9090",
-			HTTPAddr:         ":8080",
-			MaxMessageSize:   104857600,
-			SubscriberBuffer: 100,
-			StoreMaxAge:      24 * time.Hour,
-			CursorIdle:       24 * time.Hour,
-			QueryCacheMaxTTL: 24 * time.Hour,
+			DataDir:           "./herald-data",
+			GRPCAddr:          ":50000",
+			RESTAddr:          ":9090",
+			HTTPAddr:          ":8080",
+			MaxMessageSize:    104857600,
+			SubscriberBuffer:  100,
+			StoreMaxAge:       24 * time.Hour,
+			CursorIdle:        24 * time.Hour,
+			QueryCacheMaxTTL:  24 * time.Hour,
+			RequestMaxTimeout: time.Hour,
 			Queue: server.QueueOptions{
 				MaxNumberOfMessages: 1024, MaxWaitTimeoutSeconds: 3600, MaxExpirationSeconds: 43200,
 				MaxDelaySeconds: 43200, MaxReceiveCount: 1024, MaxVisibilitySeconds: 43200,
@@ -62,8 +63,9 @@ func defaults() Config {
 			StoreShards:        4,
 			EngineStartTimeout: 2 * time.Minute,
 		},
-		LogLevel:  slog.LevelInfo,
-		LogFormat: "text",
+		LogLevel:        slog.LevelInfo,
+		LogFormat:       "text",
+		ShutdownTimeout: 30 * time.Second,
 	}
 }
 
@@ -129,6 +131,8 @@ func TestLoadConfigEverySettingFromEverySource(t *testing.T) {
 		{"store-max-bytes", "8589934592", func(c Config) bool { return c.Server.StoreMaxBytes == 8<<30 }},
 		{"store-cursor-idle", "1h", func(c Config) bool { return c.Server.CursorIdle == time.Hour }},
 		{"query-cache-max-ttl", "5m", func(c Config) bool { return c.Server.QueryCacheMaxTTL == 5*time.Minute }},
+		{"request-max-timeout", "90s", func(c Config) bool { return c.Server.RequestMaxTimeout == 90*time.Second }},
+		{"shutdown-timeout", "5s", func(c Config) bool { return c.ShutdownTimeout == 5*time.Second }},
 		{"sync-always", "true", func(c Config) bool { return c.Server.SyncAlways }},
 		{"queue-max-number-of-messages", "5", func(c Config) bool { return c.Server.Queue.MaxNumberOfMessages == 5 }},
 		{"queue-max-wait-timeout-seconds", "60", func(c Config) bool { return c.Server.Queue.MaxWaitTimeoutSeconds == 60 }},

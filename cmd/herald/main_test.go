@@ -123,7 +123,7 @@ func TestRunServerShutsDownWhenContextEnds(t *testing.T) {
 		if err != nil {
 			t.Fatalf("runServer: %v", err)
 		}
-	case <-time.After(shutdownTimeout + 5*time.Second):
+	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
 		t.Fatal("runServer did not return after the context ended")
 	}
 	for range out { // drain

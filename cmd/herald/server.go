@@ -8,15 +8,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmq/herald/server"
 )
-
-// shutdownTimeout bounds the drain of running calls after SIGINT or SIGTERM.
-const shutdownTimeout = 30 * time.Second
 
 func newServerCmd(stdout, stderr io.Writer) *cobra.Command {
 	var checkOnly bool
@@ -94,8 +90,8 @@ func runServer(ctx context.Context, cfg Config, stdout, stderr io.Writer) error 
 		failed = srv.Err()
 		log.Error("server stopped by itself", "err", failed)
 	}
-	log.Info("shutting down", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return err

@@ -18,9 +18,13 @@ type Msg struct {
 	Data    []byte
 }
 
-// Unsubscriber ends a subscription; *Subscription implements it, and tests
-// of the layers above can supply their own.
-type Unsubscriber interface{ Unsubscribe() }
+// Sub is a core subscription as the layers above use it: ended by
+// Unsubscribe, Dropped counting what its handler could not keep up with.
+// *Subscription implements it, and tests of those layers supply their own.
+type Sub interface {
+	Unsubscribe()
+	Dropped() int64
+}
 
 // Subscription is a live core subscription. Unsubscribe is idempotent.
 type Subscription struct {
@@ -46,7 +50,7 @@ func (e *Engine) Publish(subject string, data []byte) error {
 // With a non-empty queue, each message goes to one member of that queue group
 // across all matching subscriptions. Calls to fn for one subscription are
 // sequential; fn may block, which holds back only this subscription.
-func (e *Engine) Subscribe(subject, queue string, fn func(Msg)) (Unsubscriber, error) {
+func (e *Engine) Subscribe(subject, queue string, fn func(Msg)) (Sub, error) {
 	h := func(m *nats.Msg) { fn(Msg{Subject: m.Subject, Reply: m.Reply, Data: m.Data}) }
 	var (
 		s   *nats.Subscription
@@ -64,9 +68,27 @@ func (e *Engine) Subscribe(subject, queue string, fn func(Msg)) (Unsubscriber, e
 		return nil, mapConnErr(err)
 	}
 	// A slow gRPC reader must not make NATS drop the whole connection; the
-	// pattern layer applies its own buffer and drop policy in fn.
-	_ = s.SetPendingLimits(1<<20, 1<<30)
+	// pattern layer applies its own buffer and drop policy in fn. While fn
+	// blocks, messages wait here: at most pendingMsgs of them (and room
+	// for two of the largest), beyond which they are dropped and counted
+	// (Dropped), so a subscriber that stopped reading costs bounded memory.
+	_ = s.SetPendingLimits(pendingMsgs, 2*DefaultMaxPayload)
 	return &Subscription{sub: s}, nil
+}
+
+// pendingMsgs bounds the messages waiting for one subscription's handler:
+// what a subscriber that stopped reading costs, with the pattern's buffer,
+// while its first 2 s wait runs.
+const pendingMsgs = 1024
+
+// Dropped is how many messages the subscription dropped because its
+// handler did not keep up (beyond its pending limits).
+func (s *Subscription) Dropped() int64 {
+	n, err := s.sub.Dropped()
+	if err != nil {
+		return 0
+	}
+	return int64(n)
 }
 
 // InboxPrefix starts every reply subject the engine issues.

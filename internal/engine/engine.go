@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -45,6 +46,10 @@ type Config struct {
 	Logger *slog.Logger
 	// ReadyTimeout bounds the start-up; it defaults to 30 s.
 	ReadyTimeout time.Duration
+	// MinFree is the free space kept on the data dir's file system: stored
+	// writes that would leave less are refused with ErrNoSpace (default
+	// DefaultMinFree; negative: no reserve).
+	MinFree int64
 }
 
 // DefaultMaxPayload leaves room for Herald's envelope around a 100 MiB body.
@@ -68,6 +73,14 @@ type Engine struct {
 	streamsMu sync.Mutex
 	streams   map[string]jetstream.Stream
 
+	lock  *os.File    // LockFile, held until Close
+	space *spaceGuard // the free-space reserve of stored writes
+
+	storeDir    string
+	writeFailed atomic.Bool // the store failed a write (see recover.go)
+	stopWatch   chan struct{}
+	watchDone   chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -75,9 +88,11 @@ type Engine struct {
 // ErrClosed is returned by operations on a closed engine.
 var ErrClosed = errors.New("engine: closed")
 
-// Open starts the embedded server, waits until it accepts connections and
-// connects to it in-process.
-func Open(cfg Config) (*Engine, error) {
+// Open takes the data dir's lock (ErrDataDirInUse when another engine
+// holds it), starts the embedded server, waits until it accepts connections
+// and connects to it in-process. A data dir that cannot be created or
+// written is an error.
+func Open(cfg Config) (e *Engine, err error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("engine: data dir is required")
 	}
@@ -94,10 +109,19 @@ func Open(cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	storeDir := filepath.Join(cfg.DataDir, "jetstream")
-	if err := os.MkdirAll(storeDir, 0o750); err != nil {
-		return nil, fmt.Errorf("engine: create data dir: %w", err)
+	if cfg.MinFree == 0 {
+		cfg.MinFree = DefaultMinFree
 	}
+	storeDir := filepath.Join(cfg.DataDir, "jetstream")
+	lock, err := openDataDir(cfg.DataDir, storeDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && (e == nil || e.lock == nil) {
+			_ = lock.Close()
+		}
+	}()
 	opts := &natsserver.Options{
 		ServerName:         cfg.ServerName,
 		JetStream:          true,
@@ -132,7 +156,8 @@ func Open(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: new server: %w", err)
 	}
-	ns.SetLoggerV2(&slogBridge{log: log.With("component", "nats")}, false, false, false)
+	var writeFailed atomic.Bool
+	ns.SetLoggerV2(&slogBridge{log: log.With("component", "nats"), failed: &writeFailed}, false, false, false)
 	go ns.Start()
 	if !waitReady(ns, cfg.ReadyTimeout, log) {
 		ns.Shutdown()
@@ -165,7 +190,17 @@ func Open(cfg Config) (*Engine, error) {
 		ns.WaitForShutdown()
 		return nil, fmt.Errorf("engine: jetstream: %w", err)
 	}
-	e := &Engine{cfg: cfg, log: log, ns: ns, nc: nc, js: js, closed: closed, streams: make(map[string]jetstream.Stream)}
+	e = &Engine{cfg: cfg, log: log, ns: ns, nc: nc, js: js, closed: closed, streams: make(map[string]jetstream.Stream), lock: lock,
+		storeDir: storeDir, stopWatch: make(chan struct{}), watchDone: make(chan struct{})}
+	e.writeFailed.Store(writeFailed.Load())
+	ns.SetLoggerV2(&slogBridge{log: log.With("component", "nats"), failed: &e.writeFailed}, false, false, false)
+	if cfg.MinFree > 0 {
+		e.space = &spaceGuard{dir: storeDir, min: uint64(cfg.MinFree), failed: &e.writeFailed}
+	}
+	go func() {
+		defer close(e.watchDone)
+		e.watchStore()
+	}()
 	if e.inbox, err = newInboxMux(nc); err != nil {
 		_ = e.Close()
 		return nil, err
@@ -204,6 +239,10 @@ func (e *Engine) ClientURL() string {
 // more than once; later calls return the first result.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
+		if e.stopWatch != nil {
+			close(e.stopWatch)
+			<-e.watchDone
+		}
 		if e.nc != nil {
 			// Drain flushes pending publishes and lets subscription
 			// callbacks finish; the connection closes when it is done.
@@ -220,6 +259,9 @@ func (e *Engine) Close() error {
 		}
 		e.ns.Shutdown()
 		e.ns.WaitForShutdown()
+		if e.lock != nil {
+			_ = e.lock.Close() // releases the data dir for the next engine
+		}
 	})
 	return e.closeErr
 }
@@ -231,8 +273,17 @@ const maxAsyncPending = 16384
 // drainWait bounds how long Close waits for the connection to drain.
 const drainWait = 5 * time.Second
 
-// slogBridge routes nats-server logs to slog.
-type slogBridge struct{ log *slog.Logger }
+// slogBridge routes nats-server logs to slog and flags store failures.
+type slogBridge struct {
+	log    *slog.Logger
+	failed *atomic.Bool // set when the store failed a write
+}
+
+func (b *slogBridge) flag(msg string) {
+	if storeFailure(msg) {
+		b.failed.Store(true)
+	}
+}
 
 // Notices (the start-up banner and the like) are debug output for Herald.
 func (b *slogBridge) Noticef(format string, v ...any) { b.log.Debug(fmt.Sprintf(format, v...)) }
@@ -244,10 +295,15 @@ func (b *slogBridge) Warnf(format string, v ...any) {
 	if strings.Contains(msg, "Maximum payloads over") {
 		return
 	}
+	b.flag(msg)
 	b.log.Warn(msg)
 }
 func (b *slogBridge) Fatalf(format string, v ...any) { b.log.Error(fmt.Sprintf(format, v...)) }
-func (b *slogBridge) Errorf(format string, v ...any) { b.log.Error(fmt.Sprintf(format, v...)) }
+func (b *slogBridge) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	b.flag(msg)
+	b.log.Error(msg)
+}
 func (b *slogBridge) Debugf(format string, v ...any) { b.log.Debug(fmt.Sprintf(format, v...)) }
 func (b *slogBridge) Tracef(format string, v ...any) { b.log.Debug(fmt.Sprintf(format, v...)) }
 

@@ -286,3 +286,26 @@ func TestExclusiveReaderCloseLeavesNothingToTheOldPull(t *testing.T) {
 		rd.Close()
 	}
 }
+
+// TestEnsureConsumerUpdatesSettings: a durable made with other settings (a
+// restart with another ack wait) takes the new ones.
+func TestEnsureConsumerUpdatesSettings(t *testing.T) {
+	e := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.EnsureStream(ctx, StreamSpec{Name: "U", Subjects: []string{"u.>"}, WorkQueue: true}); err != nil {
+		t.Fatal(err)
+	}
+	spec := ConsumerSpec{Durable: "D", FilterSubject: "u.x", Deliver: DeliverAll, AckWait: time.Second, MaxAckPending: 16}
+	if _, err := e.EnsureConsumer(ctx, "U", spec); err != nil {
+		t.Fatal(err)
+	}
+	spec.AckWait = 30 * time.Second
+	c, err := e.EnsureConsumer(ctx, "U", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.(*Consumer).c.CachedInfo().Config.AckWait; got != 30*time.Second {
+		t.Fatalf("ack wait %v after ensuring it with 30s", got)
+	}
+}

@@ -11,8 +11,9 @@ import (
 
 // KV is a key/value bucket whose keys expire individually.
 type KV struct {
-	kv jetstream.KeyValue
-	js jetstream.JetStream
+	kv    jetstream.KeyValue
+	js    jetstream.JetStream
+	space *spaceGuard
 }
 
 // OpenKV opens or creates a bucket that supports per-key TTLs.
@@ -29,7 +30,7 @@ func (e *Engine) OpenKV(ctx context.Context, bucket string, maxTTL time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("engine: kv %s: %w", bucket, mapJSErr(err))
 	}
-	return &KV{kv: kv, js: e.js}, nil
+	return &KV{kv: kv, js: e.js, space: e.space}, nil
 }
 
 // Get returns the value of key and whether it exists.
@@ -50,6 +51,9 @@ func (k *KV) Create(ctx context.Context, key string, value []byte, ttl time.Dura
 	if ttl < time.Second {
 		ttl = time.Second
 	}
+	if err := k.space.check(len(key) + len(value)); err != nil {
+		return err
+	}
 	_, err := k.kv.Create(ctx, key, value, jetstream.KeyTTL(ttl))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return nil
@@ -59,6 +63,9 @@ func (k *KV) Create(ctx context.Context, key string, value []byte, ttl time.Dura
 
 // Put stores value under key with no expiry.
 func (k *KV) Put(ctx context.Context, key string, value []byte) error {
+	if err := k.space.check(len(key) + len(value)); err != nil {
+		return err
+	}
 	_, err := k.kv.Put(ctx, key, value)
 	return mapJSErr(err)
 }

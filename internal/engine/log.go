@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -236,6 +238,10 @@ func (l *Log) Append(ctx context.Context, a Append) Pending {
 	op := &appendOp{kind: opAppend, a: a, done: make(chan struct{})}
 	if len(a.Data) > MaxStoredRecord {
 		op.finish(Appended{}, fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(a.Data), MaxStoredRecord))
+		return &AppendFuture{op}
+	}
+	if err := l.e.space.check(len(a.Data)); err != nil {
+		op.finish(Appended{}, err)
 		return &AppendFuture{op}
 	}
 	sh := l.shard(a.Channel)
@@ -631,7 +637,22 @@ func (sh *shard) publish(op *appendOp, st *chanState) {
 
 // scopedID makes a deduplication id unique per channel.
 func scopedID(channel, id string) string {
-	return strconv.Itoa(len(channel)) + ":" + channel + ":" + id
+	return strconv.Itoa(len(channel)) + ":" + channel + ":" + dedupID(id)
+}
+
+// maxDedupID is the longest deduplication id kept as it is; longer ones
+// (client-chosen message ids can be megabytes) are replaced by a hash, so
+// that they fit the engine's 64 KiB header limit and every id costs the
+// engine's deduplication table the same few bytes.
+const maxDedupID = 256
+
+// dedupID is id, or its hash when it is longer than maxDedupID.
+func dedupID(id string) string {
+	if len(id) <= maxDedupID {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func isWrongLastSeq(err error) bool {

@@ -167,7 +167,7 @@ func (e *Engine) newMsg(subject string, data []byte, o PubOpts) *nats.Msg {
 			m.Header.Set(k, v)
 		}
 		if o.MsgID != "" {
-			m.Header.Set(jetstream.MsgIDHeader, o.MsgID)
+			m.Header.Set(jetstream.MsgIDHeader, dedupID(o.MsgID))
 		}
 		if o.ScheduleTarget != "" {
 			m.Header.Set(jetstream.ScheduleHeader, "@at "+o.ScheduleAt.UTC().Format(time.RFC3339Nano))
@@ -181,6 +181,9 @@ func (e *Engine) newMsg(subject string, data []byte, o PubOpts) *nats.Msg {
 func (e *Engine) PublishStored(ctx context.Context, subject string, data []byte, o PubOpts) (PubAck, error) {
 	if len(data) > MaxStoredRecord {
 		return PubAck{}, fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(data), MaxStoredRecord)
+	}
+	if err := e.space.check(len(data)); err != nil {
+		return PubAck{}, err
 	}
 	ctx, cancel := ctxOrTimeout(ctx)
 	defer cancel()
@@ -223,6 +226,9 @@ func (p *PubFuture) Wait(ctx context.Context) (PubAck, error) {
 func (e *Engine) PublishStoredAsync(subject string, data []byte, o PubOpts) PubPending {
 	if len(data) > MaxStoredRecord {
 		return &PubFuture{err: fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(data), MaxStoredRecord)}
+	}
+	if err := e.space.check(len(data)); err != nil {
+		return &PubFuture{err: err}
 	}
 	f, err := e.js.PublishMsgAsync(e.newMsg(subject, data, o))
 	if err != nil {

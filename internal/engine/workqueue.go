@@ -34,13 +34,27 @@ type Consumer struct {
 }
 
 // EnsureConsumer returns the durable consumer spec.Durable on stream,
-// creating it from spec when it does not exist.
+// creating it from spec when it does not exist. An existing one whose ack
+// wait, most pending acks or idle limit differ from spec (the server was
+// restarted with other settings) is updated to spec's: with a shorter ack
+// wait than the heartbeats assume, held messages would be delivered again
+// while still held.
 func (e *Engine) EnsureConsumer(ctx context.Context, stream string, spec ConsumerSpec) (Fetcher, error) {
 	ctx, cancel := ctxOrTimeout(ctx)
 	defer cancel()
 	c, err := e.js.Consumer(ctx, stream, spec.Durable)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		c, err = e.js.CreateOrUpdateConsumer(ctx, stream, spec.config())
+	} else if err == nil {
+		want := spec.config()
+		if cfg := c.CachedInfo().Config; cfg.AckWait != want.AckWait || cfg.MaxAckPending != want.MaxAckPending || cfg.InactiveThreshold != want.InactiveThreshold {
+			cfg.AckWait, cfg.MaxAckPending, cfg.InactiveThreshold = want.AckWait, want.MaxAckPending, want.InactiveThreshold
+			if updated, uerr := e.js.UpdateConsumer(ctx, stream, cfg); uerr == nil {
+				c = updated
+			} else {
+				e.log.Warn("cannot update a consumer to the settings in effect", "stream", stream, "consumer", spec.Durable, "err", uerr)
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: consumer %s on %s: %w", spec.Durable, stream, mapJSErr(err))

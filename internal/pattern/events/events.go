@@ -97,7 +97,7 @@ func (s *Subscription) Validate() error {
 // Engine is what the events pattern needs from the engine.
 type Engine interface {
 	Publish(subject string, data []byte) error
-	Subscribe(subject, queue string, fn func(engine.Msg)) (engine.Unsubscriber, error)
+	Subscribe(subject, queue string, fn func(engine.Msg)) (engine.Sub, error)
 }
 
 // Config tunes delivery to subscribers.
@@ -171,14 +171,17 @@ const maxPooledBuf = 64 << 10
 // Subscribe delivers matching events to send until ctx ends (then it returns
 // nil) or send fails (then it returns that error). Events wait in a buffer of
 // Config.Buffer; when it is full for Config.WriteWait an event is dropped and
-// counted. Validation failures are returned before anything is delivered.
+// counted, and so are the next ones until the subscriber has caught up (see
+// kmq.Buffer). Validation failures are returned before anything is delivered.
 func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*Event) error) error {
 	if err := sub.Validate(); err != nil {
 		return err
 	}
-	buf := kmq.NewBuffer(s.cfg.Buffer, s.cfg.WriteWait, func(ev *Event) {
+	buf := kmq.NewBuffer(s.cfg.Buffer, s.cfg.WriteWait, func(ev *Event, first bool) {
 		s.dropped.Add(1)
-		s.log.Warn("events message dropped due to slow consumer", "channel", ev.Channel, "client_id", sub.ClientID)
+		if first { // once per stall, not once per event
+			s.log.Warn("events message dropped due to slow consumer; dropping until it catches up", "channel", ev.Channel, "client_id", sub.ClientID)
+		}
 	})
 	defer buf.Close()
 	es, err := s.eng.Subscribe(SubjectPrefix+sub.Channel, sub.Group, func(m engine.Msg) {
@@ -195,7 +198,14 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*E
 		}
 		return err
 	}
-	defer es.Unsubscribe()
+	defer func() {
+		n := es.Dropped()
+		es.Unsubscribe()
+		s.dropped.Add(n)
+		if n += buf.Dropped(); n > 0 {
+			s.log.Warn("events dropped due to slow consumer", "channel", sub.Channel, "client_id", sub.ClientID, "dropped", n)
+		}
+	}()
 	defer s.cfg.Stats.Subscribed(stats.Events, sub.Channel, sub.ClientID)()
 	return buf.Drain(ctx, func(ev *Event) error {
 		if err := send(ev); err != nil {

@@ -26,7 +26,7 @@ func (f *fakeEngine) Publish(subject string, data []byte) error {
 	return nil
 }
 
-func (f *fakeEngine) Subscribe(_, _ string, fn func(engine.Msg)) (engine.Unsubscriber, error) {
+func (f *fakeEngine) Subscribe(_, _ string, fn func(engine.Msg)) (engine.Sub, error) {
 	f.mu.Lock()
 	f.handlers = append(f.handlers, fn)
 	f.mu.Unlock()
@@ -35,7 +35,8 @@ func (f *fakeEngine) Subscribe(_, _ string, fn func(engine.Msg)) (engine.Unsubsc
 
 type unsub struct{}
 
-func (unsub) Unsubscribe() {}
+func (unsub) Unsubscribe()   {}
+func (unsub) Dropped() int64 { return 0 }
 
 // The slow-subscriber rule: a subscriber that does not take events for
 // WriteWait, with its buffer full, loses them, and they are counted; a

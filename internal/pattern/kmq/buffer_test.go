@@ -10,7 +10,7 @@ import (
 
 func TestBufferDropsAfterWait(t *testing.T) {
 	var dropped atomic.Int32
-	b := NewBuffer(2, 20*time.Millisecond, func(int) { dropped.Add(1) })
+	b := NewBuffer(2, 20*time.Millisecond, func(int, bool) { dropped.Add(1) })
 	defer b.Close()
 	b.Put(1)
 	b.Put(2)
@@ -39,7 +39,7 @@ func TestBufferDropsAfterWait(t *testing.T) {
 }
 
 func TestBufferCloseReleasesPut(t *testing.T) {
-	b := NewBuffer(1, time.Hour, func(int) { t.Error("dropped after close") })
+	b := NewBuffer(1, time.Hour, func(int, bool) { t.Error("dropped after close") })
 	b.Put(1)
 	done := make(chan struct{})
 	go func() { b.Put(2); close(done) }()
@@ -48,5 +48,52 @@ func TestBufferCloseReleasesPut(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not release a waiting Put")
+	}
+}
+
+// TestBufferStalledDropsAtOnce: once an item was dropped, the next ones are
+// dropped without waiting until the subscriber has caught up to half the
+// buffer; then items wait again.
+func TestBufferStalledDropsAtOnce(t *testing.T) {
+	var firsts, drops atomic.Int32
+	b := NewBuffer(4, 50*time.Millisecond, func(_ int, first bool) {
+		drops.Add(1)
+		if first {
+			firsts.Add(1)
+		}
+	})
+	defer b.Close()
+	for i := range 4 {
+		b.Put(i)
+	}
+	start := time.Now()
+	b.Put(4) // full: waits once, then drops
+	for i := 5; i < 1000; i++ {
+		b.Put(i) // stalled: dropped at once
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Fatalf("1000 puts to a stalled buffer took %v: each waited", waited)
+	}
+	if drops.Load() != 996 || firsts.Load() != 1 || b.Dropped() != 996 {
+		t.Fatalf("dropped %d (%d first), Dropped() %d; want 996, 1 first", drops.Load(), firsts.Load(), b.Dropped())
+	}
+	// Reading one item leaves it more than half full: still stalled.
+	<-b.ch
+	b.Put(1000)
+	if drops.Load() != 997 {
+		t.Fatalf("put while 3 of 4 are queued: dropped %d, want 997", drops.Load())
+	}
+	<-b.ch
+	<-b.ch // 1 of 4 left: caught up
+	b.Put(1001)
+	if drops.Load() != 997 || len(b.ch) != 2 {
+		t.Fatalf("after catching up: dropped %d, queued %d; want 997 and 2", drops.Load(), len(b.ch))
+	}
+	b.Put(1002)
+	b.Put(1003)
+	start = time.Now()
+	b.Put(1004) // full again: waits again before the drop
+	if time.Since(start) < 50*time.Millisecond || firsts.Load() != 2 {
+		t.Fatalf("a new stall: waited %v, %d first drops", time.Since(start), firsts.Load())
 	}
 }

@@ -95,10 +95,15 @@ func isLastToken(ch string, i int) bool {
 }
 
 // ValidateGroup checks a subscription group name: white space and control
-// characters are refused (they cannot be queue group names).
+// characters are refused (they cannot be queue group names), and so are
+// names over MaxChannelLen bytes (a longer one would not fit the engine's
+// protocol line, whose overflow ends the engine's connection).
 func ValidateGroup(g string) error {
 	if g == "" {
 		return nil
+	}
+	if len(g) > MaxChannelLen {
+		return Invalid("invalid group value, longer than 255 bytes")
 	}
 	if !utf8.ValidString(g) {
 		return Invalid("invalid group value, must be valid UTF-8")

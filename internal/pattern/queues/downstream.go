@@ -2,6 +2,7 @@ package queues
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -13,13 +14,30 @@ import (
 // reference does. It only bounds a loop: nothing is sized by it.
 const defaultDownstreamItems = 200000
 
+// MaxGetsPerStream bounds the Gets of one stream that wait at once; a Get
+// beyond it is refused (ErrTooManyGets). The reference serves a stream's
+// Gets one after the other, so clients send one at a time.
+const MaxGetsPerStream = 16
+
+// ErrTooManyGets refuses a Get while MaxGetsPerStream Gets of its stream wait.
+var ErrTooManyGets = kmq.New(0, fmt.Sprintf("too many Get requests waiting on this stream, at most %d at once", MaxGetsPerStream))
+
+// keepClosed is how many closed transactions a stream remembers, so that
+// settlements on them are answered "closed response" (as the reference
+// does, which keeps them all until the stream ends); older ones are
+// forgotten and answered "transaction is completed or transaction id not
+// found", so a stream that lives for days does not grow without bound.
+const keepClosed = 1024
+
 // Downstream holds the poll transactions of one QueuesDownstream stream.
 // Settlements are serialised by the caller; Get may run concurrently with
 // them and with each other.
 type Downstream struct {
-	s  *Service
-	mu sync.Mutex // guards tx and every transaction's held, closed and timer
-	tx map[string]*transaction
+	s      *Service
+	mu     sync.Mutex // guards tx, closed, gets and every transaction's held, closed and timer
+	tx     map[string]*transaction
+	closed []string // ids of closed transactions, oldest first
+	gets   int      // Gets reserved and not finished
 }
 
 type transaction struct {
@@ -40,19 +58,35 @@ type GetRequest struct {
 	Channel  string
 	// MaxItems caps the messages of the transaction; ≤ 0 means 200,000.
 	MaxItems int
-	// Wait is how long the Get waits to fill the transaction (at least 1 s).
+	// Wait is how long the Get waits to fill the transaction: at least
+	// 1 s, at most the longest receive wait (Limits.MaxWaitSeconds).
 	Wait time.Duration
 	// AutoAck settles the messages once the reply is on its way.
 	AutoAck bool
+}
+
+// ReserveGet claims one of the stream's MaxGetsPerStream Get slots, before
+// the caller starts a Get; Get releases it. ErrTooManyGets when none is free.
+func (ds *Downstream) ReserveGet() error {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if ds.gets >= MaxGetsPerStream {
+		return ErrTooManyGets
+	}
+	ds.gets++
+	return nil
 }
 
 // Get opens a transaction holding up to r.MaxItems messages of r.Channel,
 // waiting up to r.Wait to fill it, and hands its id (also on failure), the
 // messages and the error to reply. With AutoAck the messages are removed
 // once reply returned nil and returned in place when it failed, so a reply
-// that never left does not lose them.
+// that never left does not lose them. It releases the slot ReserveGet took.
 func (ds *Downstream) Get(ctx context.Context, r GetRequest, reply func(txID string, msgs []*Message, err error) error) {
 	id, msgs, err := ds.get(ctx, r)
+	ds.mu.Lock()
+	ds.gets--
+	ds.mu.Unlock()
 	rerr := reply(id, msgs, err)
 	if err != nil || !r.AutoAck || len(msgs) == 0 {
 		return
@@ -75,7 +109,7 @@ func (ds *Downstream) get(ctx context.Context, r GetRequest) (string, []*Message
 	if r.MaxItems <= 0 {
 		r.MaxItems = defaultDownstreamItems
 	}
-	r.Wait = max(r.Wait, time.Second)
+	r.Wait = min(max(r.Wait, time.Second), seconds(ds.s.lim.MaxWaitSeconds))
 	got, _, err := ds.s.lease(ctx, leaseRequest{Client: r.ClientID, Channel: r.Channel, Max: r.MaxItems, Wait: r.Wait, Order: expiryFirst})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -98,6 +132,9 @@ func (ds *Downstream) get(ctx context.Context, r GetRequest) (string, []*Message
 		t.timer = time.AfterFunc(ds.s.lim.maxVisibility(), func() { ds.expire(t) })
 	}
 	ds.tx[id] = t
+	if t.closed {
+		ds.retireLocked(t)
+	}
 	ds.mu.Unlock()
 	return id, msgs, nil
 }
@@ -114,11 +151,25 @@ func (ds *Downstream) expire(t *transaction) {
 func (ds *Downstream) closeLocked(t *transaction) []*delivery {
 	back := t.sorted()
 	t.held = map[uint64]*delivery{}
-	t.closed = true
+	if !t.closed {
+		t.closed = true
+		ds.retireLocked(t)
+	}
 	if t.timer != nil {
 		t.timer.Stop()
 	}
 	return back
+}
+
+// retireLocked records that t closed and forgets the oldest closed
+// transaction beyond keepClosed.
+func (ds *Downstream) retireLocked(t *transaction) {
+	ds.closed = append(ds.closed, t.id)
+	if len(ds.closed) > keepClosed {
+		delete(ds.tx, ds.closed[0])
+		ds.closed[0] = ""
+		ds.closed = ds.closed[1:]
+	}
 }
 
 func (ds *Downstream) returnAll(back []*delivery) {

@@ -70,6 +70,10 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 // fetchChunk bounds one pull of fetch.
 const fetchChunk = 256
 
+// stopPull is how long the last pull of a receive waits once StopWaits
+// was called.
+const stopPull = 50 * time.Millisecond
+
 // fetch collects up to max leases from q, waiting up to wait to fill the
 // batch (wait-to-fill). It stops early when the next message would take the
 // bodies past maxBytes.
@@ -82,6 +86,11 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 		if left <= 0 || ctx.Err() != nil {
 			break
 		}
+		slice := min(left, time.Second)
+		stopping := s.waitsStopped()
+		if stopping { // the server shuts down: take what is ready, do not wait
+			slice = min(slice, stopPull)
+		}
 		// Each message is taken as it arrives, so that it is leased (kept
 		// alive, hidden from peek) for the rest of the wait. The wait goes in
 		// slices of at most a second that end by their own expiry, not by
@@ -91,7 +100,7 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 		var extra []*engine.StoredMsg
 		// A pull asks for at most fetchChunk messages: the engine sizes its
 		// buffers by the number asked, which the client chose.
-		ferr := q.cons.FetchEach(context.WithoutCancel(ctx), min(max-len(ds), fetchChunk), min(left, time.Second), func(sm *engine.StoredMsg) {
+		ferr := q.cons.FetchEach(context.WithoutCancel(ctx), min(max-len(ds), fetchChunk), slice, func(sm *engine.StoredMsg) {
 			if full || size+len(sm.Data) > maxBytes && len(ds) > 0 {
 				extra = append(extra, sm) // the reply is full
 				full = true
@@ -114,6 +123,9 @@ func (s *Service) fetch(ctx context.Context, q *queue, max int, wait time.Durati
 			return ds, expired, ferr
 		}
 		full = full || size >= maxBytes
+		if stopping {
+			break
+		}
 	}
 	// FIFO: messages returned in place are redelivered in the order they
 	// were returned, not by sequence.
@@ -283,7 +295,7 @@ func (s *Service) peek(ctx context.Context, q *queue, max int, wait time.Duratio
 	deadline := time.Now().Add(wait)
 	for {
 		res, err := s.peekOnce(ctx, q, max)
-		if err != nil || len(res.Messages) >= max || !time.Now().Before(deadline) {
+		if err != nil || len(res.Messages) >= max || !time.Now().Before(deadline) || s.waitsStopped() {
 			return res, err
 		}
 		select {

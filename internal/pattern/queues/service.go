@@ -117,6 +117,11 @@ type Service struct {
 	closing bool
 	timers  map[*time.Timer]*ReceiveResult // receives waiting out ReplyGrace
 	pending sync.WaitGroup
+
+	// waitsOver is closed by StopWaits: receives stop waiting to fill
+	// their batch and answer with what they have.
+	waitsOver     chan struct{}
+	stopWaitsOnce sync.Once
 }
 
 // New returns a queues service; Close stops its goroutines.
@@ -136,7 +141,7 @@ func New(log Log, eng Engine, reg Registry, cfg Config) *Service {
 		logg = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{log: log, eng: eng, reg: reg, cfg: cfg, lim: cfg.Limits, logg: logg, queues: make(map[string]*queue),
-		timers: make(map[*time.Timer]*ReceiveResult)}
+		timers: make(map[*time.Timer]*ReceiveResult), waitsOver: make(chan struct{})}
 	s.life, s.stop = context.WithCancel(context.Background())
 	if cfg.Groups != nil {
 		cfg.Groups.s = s
@@ -144,6 +149,23 @@ func New(log Log, eng Engine, reg Registry, cfg Config) *Service {
 	s.wg.Go(s.heartbeat)
 	s.wg.Go(s.mover)
 	return s
+}
+
+// StopWaits makes every receive, peek and Get that waits for its batch to
+// fill stop waiting (within a second) and answer with what it has; later
+// ones answer at once. The server calls it when it begins to shut down, so
+// that long polls end early instead of holding the shutdown.
+func (s *Service) StopWaits() {
+	s.stopWaitsOnce.Do(func() { close(s.waitsOver) })
+}
+
+func (s *Service) waitsStopped() bool {
+	select {
+	case <-s.waitsOver:
+		return true
+	default:
+		return false
+	}
 }
 
 // Limits returns the limits in effect.

@@ -200,7 +200,7 @@ func (s *Subscription) Validate() error {
 type Engine interface {
 	Request(ctx context.Context, subject string, data []byte) ([]byte, error)
 	Reply(reply string, data []byte) error
-	Subscribe(subject, queue string, fn func(engine.Msg)) (engine.Unsubscriber, error)
+	Subscribe(subject, queue string, fn func(engine.Msg)) (engine.Sub, error)
 }
 
 // Cache keeps query responses; *engine.KV implements it.
@@ -215,9 +215,15 @@ type Config struct {
 	WriteWait time.Duration // wait for room before a request is dropped (default 2 s)
 	// CacheMaxTTL caps a query's CacheTTL (default 24 h).
 	CacheMaxTTL time.Duration
-	Logger      *slog.Logger
-	Stats       *stats.Registry // nil: no counters
+	// MaxTimeout caps a request's Timeout (default 1 h): a request asking
+	// for longer gets Error 301 once MaxTimeout has passed.
+	MaxTimeout time.Duration
+	Logger     *slog.Logger
+	Stats      *stats.Registry // nil: no counters
 }
+
+// DefaultMaxTimeout is Config.MaxTimeout's default.
+const DefaultMaxTimeout = time.Hour
 
 // Service routes requests to responders and responses back.
 type Service struct {
@@ -253,6 +259,9 @@ func New(eng Engine, cache Cache, cfg Config) *Service {
 	if cfg.CacheMaxTTL <= 0 {
 		cfg.CacheMaxTTL = 24 * time.Hour
 	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = DefaultMaxTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -266,12 +275,14 @@ func cacheKey(channel, key string) string {
 }
 
 // Send delivers req to the channel's responders and waits up to its timeout
-// for the first response. Validation failures and the timeout are
-// *kmq.Error; a cancelled ctx returns ctx.Err().
+// (at most Config.MaxTimeout, which responders then see as its timeout) for
+// the first response. Validation failures and the timeout are *kmq.Error; a
+// cancelled ctx returns ctx.Err().
 func (s *Service) Send(ctx context.Context, req *Request) (*Response, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	req.Timeout = min(req.Timeout, s.cfg.MaxTimeout)
 	if req.ID == "" {
 		req.ID = kmq.NewID()
 	}
@@ -345,8 +356,10 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 	if err := sub.Validate(); err != nil {
 		return err
 	}
-	buf := kmq.NewBuffer(s.cfg.Buffer, s.cfg.WriteWait, func(req *Request) {
-		s.log.Warn("request dropped due to slow responder", "channel", req.Channel, "client_id", sub.ClientID)
+	buf := kmq.NewBuffer(s.cfg.Buffer, s.cfg.WriteWait, func(req *Request, first bool) {
+		if first { // once per stall, not once per request
+			s.log.Warn("request dropped due to slow responder; dropping until it catches up", "channel", req.Channel, "client_id", sub.ClientID)
+		}
 	})
 	defer buf.Close()
 	es, err := s.eng.Subscribe(sub.Kind.subject(sub.Channel), sub.Group, func(m engine.Msg) {
@@ -364,7 +377,13 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		}
 		return err
 	}
-	defer es.Unsubscribe()
+	defer func() {
+		n := es.Dropped()
+		es.Unsubscribe()
+		if n += buf.Dropped(); n > 0 {
+			s.log.Warn("requests dropped due to slow responder", "channel", sub.Channel, "client_id", sub.ClientID, "dropped", n)
+		}
+	}()
 	kind := sub.Kind.statsKind()
 	defer s.cfg.Stats.Subscribed(kind, sub.Channel, sub.ClientID)()
 	return buf.Drain(ctx, func(req *Request) error {

@@ -22,7 +22,7 @@ func (r responder) Request(_ context.Context, _ string, data []byte) ([]byte, er
 	return out.encode(), nil
 }
 func (responder) Reply(string, []byte) error { return nil }
-func (responder) Subscribe(string, string, func(engine.Msg)) (engine.Unsubscriber, error) {
+func (responder) Subscribe(string, string, func(engine.Msg)) (engine.Sub, error) {
 	return nil, nil
 }
 

@@ -67,6 +67,8 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 	}
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
+	settle, stopSettle := settleContext(ctx)
+	defer stopSettle()
 	results := make(chan *eventsstore.Pending, 1024)
 	writerDone := make(chan error, 1)
 	go func() {
@@ -82,7 +84,7 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 				continue // drain: the client is gone
 			}
 			res := &kubemqpb.Result{EventID: p.ID, Sent: true}
-			if err := p.Wait(ctx); err != nil {
+			if err := p.Wait(settle); err != nil {
 				res.Sent, res.Error = false, err.Error()
 			}
 			werr = stream.Send(res)

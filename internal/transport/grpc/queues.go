@@ -509,6 +509,11 @@ func (d *downstream) fail(resp *kubemqpb.QueuesDownstreamResponse, err error) {
 // get runs a Get apart from the stream's loop: settlements of the stream
 // never wait behind it.
 func (d *downstream) get(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.QueuesDownstreamResponse) {
+	if err := d.ds.ReserveGet(); err != nil {
+		resp.TransactionId = kmq.NewUUID() // as for other refused Gets
+		d.fail(resp, err)
+		return
+	}
 	d.wg.Go(func() {
 		d.ds.Get(d.ctx, queues.GetRequest{
 			ClientID: in.ClientID, Channel: in.Channel, MaxItems: int(in.MaxItems),
@@ -685,6 +690,8 @@ func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesU
 	}
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
+	settle, stopSettle := settleContext(ctx)
+	defer stopSettle()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	out := &lockedSender[kubemqpb.QueuesUpstreamResponse]{send: stream.Send}
@@ -716,7 +723,9 @@ func (s *Server) QueuesUpstream(stream grpc.BidiStreamingServer[kubemqpb.QueuesU
 		c := c
 		wg.Go(func() {
 			defer func() { <-sem }()
-			res, _ := s.sendBatch(ctx, in.Messages, func(m *kubemqpb.QueueMessage) error {
+			// Taken: stored to the end and answered, also when the stream
+			// ends meanwhile (the server shuts down: the handler waits).
+			res, _ := s.sendBatch(settle, in.Messages, func(m *kubemqpb.QueueMessage) error {
 				return s.authorizeQueueMessage(c, m.ClientID, m.Channel, m.GetPolicy().GetMaxReceiveQueue())
 			})
 			resp := &kubemqpb.QueuesUpstreamResponse{RefRequestID: in.RequestID, Results: make([]*kubemqpb.SendQueueMessageResult, len(res))}

@@ -14,6 +14,8 @@ import (
 
 // SendRequest sends a command or query and waits for its response. Every
 // failure, the timeout (Error 301) included, ends the call with status Internal.
+// A request still waiting when the server shuts down ends with Error 409:
+// its responders' subscriptions end with the server, nobody can answer it.
 func (s *Server) SendRequest(ctx context.Context, in *kubemqpb.Request) (*kubemqpb.Response, error) {
 	c, err := s.caller(ctx)
 	if err != nil {
@@ -22,12 +24,17 @@ func (s *Server) SendRequest(ctx context.Context, in *kubemqpb.Request) (*kubemq
 	if err := s.authorize(c, requestResource(kindFromPB(in.RequestTypeData)), in.ClientID, in.Channel, auth.Write); err != nil {
 		return nil, statusOf(err)
 	}
+	ctx, cancel := s.streamContext(ctx)
+	defer cancel()
 	resp, err := s.svc.Requests.Send(ctx, &requests.Request{
 		ID: in.RequestID, Kind: kindFromPB(in.RequestTypeData), ClientID: in.ClientID,
 		Channel: in.Channel, Metadata: in.Metadata, Body: in.Body, Timeout: time.Duration(in.Timeout) * time.Millisecond,
 		CacheKey: in.CacheKey, CacheTTL: time.Duration(in.CacheTTL) * time.Second, Span: in.Span, Tags: in.Tags,
 	})
 	if err != nil {
+		if s.life.Err() != nil && ctx.Err() != nil {
+			return nil, shutdownErr("SendRequest", true)
+		}
 		return nil, internalErr(err)
 	}
 	return &kubemqpb.Response{

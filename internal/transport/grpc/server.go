@@ -96,6 +96,9 @@ type Server struct {
 	// life ends every long-lived stream when the server shuts down.
 	life   context.Context
 	cancel context.CancelFunc
+	// handlers counts the method handlers running, for Shutdown to wait
+	// for them also after it cut the connections.
+	handlers sync.WaitGroup
 }
 
 // New builds the gRPC front; Serve starts it.
@@ -115,6 +118,7 @@ func New(cfg Config, svc Services) *Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageSize),
 		grpc.MaxSendMsgSize(cfg.MaxMessageSize),
+		grpc.ForceServerCodecV2(newGuardedCodec(MaxRequestElements)),
 		// The v2 and Python SDKs ping every 10 s, also without active calls.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 3 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.unaryGate),
@@ -177,7 +181,9 @@ func (s *Server) Serve(lis net.Listener) error {
 }
 
 // Shutdown refuses new calls with Error 409, ends subscriptions and streams,
-// and waits for running calls until ctx ends, then closes what is left.
+// and waits for running calls until ctx ends, then closes what is left and
+// waits up to handlerGrace more for the handlers it cut off to return (they
+// return what they hold, such as leased queue messages).
 func (s *Server) Shutdown(ctx context.Context) {
 	s.draining.Store(true)
 	s.hs.Shutdown() // every service NOT_SERVING from now on
@@ -197,7 +203,22 @@ func (s *Server) Shutdown(ctx context.Context) {
 	if s.inprocDone != nil {
 		<-s.inprocDone
 	}
+	returned := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(returned)
+	}()
+	t := time.NewTimer(handlerGrace)
+	defer t.Stop()
+	select {
+	case <-returned:
+	case <-t.C:
+		s.log.Warn("handlers still running after the shutdown deadline", "waited", handlerGrace)
+	}
 }
+
+// handlerGrace bounds the wait for handlers after connections were cut.
+const handlerGrace = 2 * time.Second
 
 // unaryQueueRPCs report server-level errors as status Unknown; every other
 // RPC uses Internal.
@@ -264,6 +285,8 @@ func (s *Server) unaryGate(ctx context.Context, req any, info *grpc.UnaryServerI
 	if err := s.gate(info.FullMethod); err != nil {
 		return nil, err
 	}
+	s.handlers.Add(1)
+	defer s.handlers.Done()
 	defer s.observe(info.FullMethod, time.Now())
 	defer func() {
 		if r := recover(); r != nil {
@@ -277,6 +300,8 @@ func (s *Server) streamGate(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	if err := s.gate(info.FullMethod); err != nil {
 		return err
 	}
+	s.handlers.Add(1)
+	defer s.handlers.Done()
 	defer s.observe(info.FullMethod, time.Now())
 	if m := methodName(info.FullMethod); m != "ReceiveQueueMessages" { // a unary call on the wire
 		defer s.obs.StreamOpened(m)()
@@ -287,6 +312,22 @@ func (s *Server) streamGate(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 		}
 	}()
 	return h(srv, ss)
+}
+
+// settleTimeout bounds the wait for stores a stream had already taken when
+// it ended.
+const settleTimeout = 10 * time.Second
+
+// settleContext is for finishing the work a stream already took: unlike
+// ctx it does not end when the stream does (a store whose result was
+// dropped would be reported failed although it was stored), but
+// settleTimeout later, or when stop is called.
+func settleContext(ctx context.Context) (settle context.Context, stop func()) {
+	settle, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t := time.AfterFunc(settleTimeout, cancel) // armed once ctx ends
+	t.Stop()
+	unwatch := context.AfterFunc(ctx, func() { t.Reset(settleTimeout) })
+	return settle, func() { unwatch(); t.Stop(); cancel() }
 }
 
 // streamContext ends when the client goes away or the server shuts down.

@@ -61,3 +61,33 @@ func FuzzBind(f *testing.F) {
 		}
 	})
 }
+
+func TestJSONValues(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int
+	}{
+		{``, 0},
+		{`{}`, 1},
+		{`{"a":1,"b":[1,2,3]}`, 5},
+		{`{"s":"[,{,],\"}"}`, 1},
+		{`{"s":"\\","t":[]}`, 3},
+		{`[{},{},{}]`, 6},
+	} {
+		if got := jsonValues([]byte(tt.in), 100); got != tt.want {
+			t.Errorf("jsonValues(%s) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	if got := jsonValues([]byte(strings.Repeat("[", 50)), 10); got != 11 {
+		t.Errorf("stops after the limit: %d, want 11", got)
+	}
+}
+
+func TestBindRefusesTooManyValues(t *testing.T) {
+	body := `{"Messages":[` + strings.Repeat(`{},`, MaxJSONValues/2) + `{}]}`
+	var in kubemqpb.QueueMessagesBatchRequest
+	err := bind(newReq("application/json", body), &in)
+	if err == nil || !strings.Contains(err.Error(), "more than 2000000 JSON values") || len(in.Messages) != 0 {
+		t.Fatalf("err %v, decoded %d messages", err, len(in.Messages))
+	}
+}

@@ -342,6 +342,9 @@ func bind(r *http.Request, v any) error {
 	default:
 		return &bindError{msg: "code=415, message=Unsupported Media Type"}
 	}
+	if n := jsonValues(body, MaxJSONValues); n > MaxJSONValues {
+		return &bindError{msg: errTooManyValues}
+	}
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
@@ -350,6 +353,46 @@ func bind(r *http.Request, v any) error {
 		return &bindError{msg: fmt.Sprintf("code=400, message=%v, internal=%v", err, err)}
 	}
 	return nil
+}
+
+// MaxJSONValues bounds the array elements and object members of one request
+// body or WebSocket frame. Decoding makes a Go value of up to a couple of
+// hundred bytes from each, and one can take three bytes of JSON ("{},"), so
+// without this bound a body within the size limit could make the server
+// allocate tens of GiB. The gRPC front has the same guard
+// (grpctransport.MaxRequestElements).
+const MaxJSONValues = 2_000_000
+
+var errTooManyValues = fmt.Sprintf("code=400, message=request refused: more than %d JSON values (array elements and object members)", MaxJSONValues)
+
+// jsonValues counts the array elements and object members of a JSON text,
+// from above (an empty array or object counts one), skipping strings, and
+// stops once the count passes limit. It allocates nothing.
+func jsonValues(b []byte, limit int) int {
+	n := 0
+	inString, escaped := false, false
+	for _, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{', ',':
+			if n++; n > limit {
+				return n
+			}
+		}
+	}
+	return n
 }
 
 func (s *Server) root(w http.ResponseWriter, _ *http.Request) {

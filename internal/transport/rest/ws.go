@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -40,6 +41,9 @@ func openWS[Req, Resp any](s *Server, w http.ResponseWriter, r *http.Request, re
 	if err != nil {
 		return nil, nil, err // the upgrader answered the client
 	}
+	// A frame is one request: the body limit applies to it (gorilla then
+	// closes the socket with 1009, message too big).
+	conn.SetReadLimit(s.cfg.BodyLimit)
 	untrack := s.track(conn)
 	// The socket outlives the request, but keeps its values (the token).
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
@@ -68,6 +72,11 @@ func (ws *wsStream[Req, Resp]) readLoop() {
 		}
 		if ws.in == nil || kind != websocket.TextMessage {
 			continue
+		}
+		if jsonValues(data, MaxJSONValues) > MaxJSONValues {
+			msg := websocket.FormatCloseMessage(websocket.CloseMessageTooBig, fmt.Sprintf("more than %d JSON values in a frame", MaxJSONValues))
+			_ = ws.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			return
 		}
 		m := new(Req)
 		if json.Unmarshal(data, m) != nil {

@@ -202,11 +202,11 @@ func (s *Server) openSecurity() error {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.guard.Store(g)
-	s.logSecurity()
 	return nil
 }
 
-// logSecurity says what is enforced, without any secret.
+// logSecurity says what is enforced, without any secret; Start calls it
+// once the server is up.
 func (s *Server) logSecurity() {
 	sec := s.opts.Security
 	attrs := []any{"tls", sec.TLSEnabled()}

@@ -257,6 +257,7 @@ func (s *Server) Start() (err error) {
 	}
 	s.grpc.SetReady() // the listeners are open: Start returns a server that answers
 	s.ready.Store(true)
+	s.logSecurity()
 	s.log.Info("herald started", "grpc", s.grpcLis.Addr().String(), "rest", s.RESTAddr(), "data_dir", s.opts.DataDir, "version", Version)
 	return nil
 }

@@ -91,14 +91,8 @@ func (d *downstream) read(stream dsStream, cancel context.CancelFunc) {
 		switch {
 		case ok:
 			ch <- dsResult{resp: res}
-		case res.RequestTypeData == kubemqpb.QueuesDownstreamRequestType_Get && len(res.Messages) > 0 && !res.IsError:
-			// Nobody waits for this poll any more (its caller gave up): end
-			// its transaction so that the messages return to the queue.
-			closeReq := &kubemqpb.QueuesDownstreamRequest{
-				RequestID: newID(), RequestTypeData: kubemqpb.QueuesDownstreamRequestType_CloseByClient,
-				RefTransactionId: res.TransactionId,
-			}
-			d.q.goroutine(func() { _, _ = d.send(closeReq); d.forget(closeReq) })
+		case res.RequestTypeData == kubemqpb.QueuesDownstreamRequestType_Get:
+			d.closeUnwanted(res) // nobody waits for this poll any more
 		case h != nil && res.TransactionComplete:
 			h.sendComplete()
 		case h != nil && res.IsError:
@@ -131,6 +125,33 @@ func (d *downstream) send(reqs ...*kubemqpb.QueuesDownstreamRequest) ([]chan dsR
 		}
 	}
 	return chans, nil
+}
+
+// abandon gives up waiting for the answer to the poll req: an answer that
+// arrives later, or arrived just now, has its transaction closed.
+func (d *downstream) abandon(req *kubemqpb.QueuesDownstreamRequest, ch chan dsResult) {
+	d.forget(req)
+	select {
+	case r := <-ch: // delivered between the wait's end and forget
+		if r.err == nil {
+			d.closeUnwanted(r.resp)
+		}
+	default:
+	}
+}
+
+// closeUnwanted ends the transaction of a poll answer nobody waits for, so
+// that its messages return to the queue at once rather than when the
+// stream ends.
+func (d *downstream) closeUnwanted(res *kubemqpb.QueuesDownstreamResponse) {
+	if len(res.Messages) == 0 || res.IsError || res.TransactionId == "" {
+		return
+	}
+	closeReq := &kubemqpb.QueuesDownstreamRequest{
+		RequestID: newID(), RequestTypeData: kubemqpb.QueuesDownstreamRequestType_CloseByClient,
+		RefTransactionId: res.TransactionId,
+	}
+	d.q.goroutine(func() { _, _ = d.send(closeReq); d.forget(closeReq) })
 }
 
 func (d *downstream) forget(reqs ...*kubemqpb.QueuesDownstreamRequest) {
@@ -213,10 +234,10 @@ func (d *downstream) poll(ctx context.Context, request *PollRequest, clientID st
 		}
 		res = r.resp
 	case <-timer.C:
-		d.forget(req)
+		d.abandon(req, chans[0])
 		return nil, fmt.Errorf("timout waiting response for poll messages request: %w", client.ErrTimeout)
 	case <-ctx.Done():
-		d.forget(req)
+		d.abandon(req, chans[0])
 		return nil, ctx.Err()
 	}
 	if res.IsError {

@@ -92,6 +92,10 @@ type Options struct {
 	// the zero value turns them all off.
 	Security SecurityOptions
 
+	// Tracing turns on OpenTelemetry spans and their export; the zero value
+	// turns it off.
+	Tracing TracingOptions
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -223,6 +227,6 @@ func (o *Options) validate() error {
 	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
-	errs = append(errs, o.Security.validate())
+	errs = append(errs, o.Security.validate(), o.Tracing.validate())
 	return errors.Join(errs...)
 }

@@ -171,6 +171,12 @@ func (o *Options) setDefaults() {
 	if o.DedupWindow == 0 {
 		o.DedupWindow = 2 * time.Minute
 	}
+	if o.Tracing.Protocol == "" {
+		o.Tracing.Protocol = "grpc"
+	}
+	if o.Tracing.SampleRatio == 0 {
+		o.Tracing.SampleRatio = 1
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -65,13 +65,7 @@ func (s *Server) openTracing(ctx context.Context) (*tracing.Tracer, error) {
 	if o.Endpoint == "" {
 		return nil, nil
 	}
-	ratio := o.SampleRatio
-	switch {
-	case ratio == 0:
-		ratio = 1
-	case ratio < 0:
-		ratio = 0
-	}
+	ratio := max(o.SampleRatio, 0) // set by setDefaults; negative: none
 	tp, err := tracing.NewProvider(ctx, tracing.ExporterConfig{
 		Endpoint: o.Endpoint, Protocol: o.Protocol, SampleRatio: ratio,
 		ServiceVersion: Version, Host: s.opts.Host,

@@ -3,7 +3,7 @@
 //
 // A message's trace context travels in its tags from the producer to every
 // consumer unchanged: Herald reads it to start its own spans as children,
-// and never writes, adds or removes a tag (see docs/operations.md,
+// and never writes, adds or removes a tag (see docs/tracing.md,
 // "Tracing"). The spans:
 //
 //	send <channel>     SERVER    a send of an event, event to store, queue message or request

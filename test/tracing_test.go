@@ -305,7 +305,9 @@ func TestTracingQueueStreamRejectAndPollNAckSettleInTheTrace(t *testing.T) {
 	}
 	sqm.Close()
 	reject := tr.span(t, "settle "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && attrOf(s, "herald.settle.action") == "reject" })
-	restore := tr.span(t, "store "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && s.Parent().SpanID() == reject.SpanContext().SpanID() })
+	restore := tr.span(t, "store "+ch, func(s sdktrace.ReadOnlySpan) bool {
+		return inTrace(s) && s.Parent().SpanID() == reject.SpanContext().SpanID()
+	})
 	_ = restore
 
 	// A poll over the downstream stream takes it again and NAcks it.
@@ -397,8 +399,12 @@ func TestTracingEventsDeliveriesCarryTheTrace(t *testing.T) {
 		}
 	}
 	inTrace := func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == root.SpanContext().TraceID() }
-	tr.span(t, "deliver "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && attrOf(s, "messaging.consumer.group.name") == "g1" })
-	tr.span(t, "deliver "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && attrOf(s, "messaging.consumer.group.name") == "" })
+	tr.span(t, "deliver "+ch, func(s sdktrace.ReadOnlySpan) bool {
+		return inTrace(s) && attrOf(s, "messaging.consumer.group.name") == "g1"
+	})
+	tr.span(t, "deliver "+ch, func(s sdktrace.ReadOnlySpan) bool {
+		return inTrace(s) && attrOf(s, "messaging.consumer.group.name") == ""
+	})
 	serverSend := tr.span(t, "send "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && s.SpanKind() == trace.SpanKindServer })
 	wantChild(t, serverSend, clientSend.SpanContext())
 	if p := attrOf(serverSend, "herald.pattern"); p != "events" {
@@ -478,7 +484,9 @@ func TestTracingOfficialSDKTraceparentTag(t *testing.T) {
 	if r, err := raw.SendEvent(ctx, &pb.Event{ClientID: "official", Channel: es, Body: []byte("b"), Store: true, Tags: tags}); err != nil || !r.Sent {
 		t.Fatalf("store: %v %v", err, r)
 	}
-	tr.span(t, "store "+es, func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID().String() == "4bf92f3577b34da6a3ce929d0e0e4736" })
+	tr.span(t, "store "+es, func(s sdktrace.ReadOnlySpan) bool {
+		return s.SpanContext().TraceID().String() == "4bf92f3577b34da6a3ce929d0e0e4736"
+	})
 }
 
 func equalMaps(a, b map[string]string) bool {

@@ -305,10 +305,9 @@ func TestTracingQueueStreamRejectAndPollNAckSettleInTheTrace(t *testing.T) {
 	}
 	sqm.Close()
 	reject := tr.span(t, "settle "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && attrOf(s, "herald.settle.action") == "reject" })
-	restore := tr.span(t, "store "+ch, func(s sdktrace.ReadOnlySpan) bool {
+	tr.span(t, "store "+ch, func(s sdktrace.ReadOnlySpan) bool {
 		return inTrace(s) && s.Parent().SpanID() == reject.SpanContext().SpanID()
 	})
-	_ = restore
 
 	// A poll over the downstream stream takes it again and NAcks it.
 	qs, err := queuesstream.FromClient(c)

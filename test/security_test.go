@@ -184,22 +184,6 @@ func badTokens(t *testing.T) []struct{ name, token, cause string } {
 	}
 }
 
-// rawClient is a raw gRPC client of e: TLS trusting e's CA and presenting
-// its client certificate when e has certificates.
-func (e *secEnv) rawClient(t *testing.T) pb.KubemqClient {
-	t.Helper()
-	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
-	if e.certs != nil {
-		creds = grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(t, e.certs.CAFile, e.certs.ClientCertFile, e.certs.ClientKeyFile)))
-	}
-	conn, err := grpc.NewClient(e.srv.Addr, creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return pb.NewKubemqClient(conn)
-}
-
 // clientTLS trusts caFile ("": the system's roots) and presents the client
 // certificate, when given.
 func clientTLS(t *testing.T, caFile, certFile, keyFile string) *tls.Config {
@@ -1254,7 +1238,7 @@ func TestSecurityStreamsCheckEveryMessage(t *testing.T) {
 		eventually(t, 5*time.Second, func() error {
 			res, err := c.ReceiveQueueMessages(ctx, &pb.ReceiveQueueMessagesRequest{ClientID: "alice", Channel: "ok.d2", MaxNumberOfMessages: 1, WaitTimeSeconds: 1, IsPeak: true})
 			if err != nil || len(res.Messages) != 1 {
-				return fmt.Errorf("ok.d2: %+v %v", res, err)
+				return fmt.Errorf("ok.d2: %+v %w", res, err)
 			}
 			return nil
 		})

@@ -97,7 +97,7 @@ func (tr *traced) named(name string) []sdktrace.ReadOnlySpan {
 func attrOf(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

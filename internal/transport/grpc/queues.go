@@ -70,14 +70,6 @@ func resultToPB(r queues.Result) *kubemqpb.SendQueueMessageResult {
 	return out
 }
 
-func queueMsgsFromPB(in []*kubemqpb.QueueMessage) []*queues.Message {
-	ms := make([]*queues.Message, len(in))
-	for i, m := range in {
-		ms[i] = queueMsgFromPB(m)
-	}
-	return ms
-}
-
 // SendQueueMessage stores one message; every failure is in-band but a
 // refused caller (Unauthenticated, PermissionDenied).
 func (s *Server) SendQueueMessage(ctx context.Context, in *kubemqpb.QueueMessage) (*kubemqpb.SendQueueMessageResult, error) {

@@ -30,7 +30,7 @@ func TestNetchanChannelCarriesTraceContext(t *testing.T) {
 	ctx := ctxFor(t, 30*time.Second)
 	for i, opts := range [][]netchan.PubOption{nil, {netchan.WithAsync(4)}} {
 		name := adaptertest.UniqueName("trace")
-		s, err := c.OpenSubChannel(ctx, "r", name)
+		s, err := c.OpenSubChannel(ctx, "r", name, netchan.FromFirst()) // whenever the subscription registers
 		if err != nil {
 			t.Fatal(err)
 		}

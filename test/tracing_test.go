@@ -656,3 +656,60 @@ func TestTracingRESTTransportCarriesTheTrace(t *testing.T) {
 	wantChild(t, clientSend, root.SpanContext())
 	wantChild(t, serverSend, clientSend.SpanContext())
 }
+
+// A message rejected once too often is dead-lettered in its trace, and
+// delivered from the dead-letter queue in it; one that expires before
+// delivery is settled as expired in it.
+func TestTracingDeadLetterAndExpirySettleInTheTrace(t *testing.T) {
+	tr := newTraced(t)
+	ctx := testCtx(t, 30*time.Second)
+	c := tr.client(t, "worker")
+	ch, dlq := uniq("trace.dl"), uniq("trace.dlq")
+
+	sctx, root := tr.root(ctx, "enqueue")
+	if _, err := c.QM().SetChannel(ch).SetBody([]byte("poison")).SetPolicyMaxReceiveCount(1).SetPolicyMaxReceiveQueue(dlq).Send(sctx); err != nil {
+		t.Fatal(err)
+	}
+	root.End()
+	trID := root.SpanContext().TraceID()
+	inTrace := func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == trID }
+	sqm := c.SQM().SetChannel(ch)
+	m, err := sqm.Next(ctx, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reject(); err != nil {
+		t.Fatal(err)
+	}
+	sqm.Close()
+	reject := tr.span(t, "settle "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && attrOf(s, "herald.settle.action") == "reject" })
+	wantChild(t, tr.span(t, "store "+dlq, inTrace), reject.SpanContext())
+	rr, err := c.RQM().SetChannel(dlq).SetMaxNumberOfMessages(1).SetWaitTimeSeconds(2).Send(ctx)
+	if err != nil || len(rr.Messages) != 1 {
+		t.Fatalf("dead letter: %v %v", err, rr)
+	}
+	tr.span(t, "deliver "+dlq, inTrace)
+
+	ex := uniq("trace.expire")
+	sctx, root = tr.root(ctx, "short-lived")
+	res, err := c.QM().SetChannel(ex).SetBody([]byte("stale")).SetPolicyExpirationSeconds(1).Send(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.End()
+	sleepUntil(time.Unix(0, res.ExpirationAt).Add(50 * time.Millisecond)) // received earlier, it would not expire
+	eventually(t, 10*time.Second, func() error {
+		r, err := c.RQM().SetChannel(ex).SetMaxNumberOfMessages(1).SetWaitTimeSeconds(1).Send(ctx)
+		if err != nil {
+			return err
+		}
+		if r.MessagesExpired == 0 {
+			return fmt.Errorf("not expired yet (%d received)", len(r.Messages))
+		}
+		return nil
+	})
+	exp := tr.span(t, "settle "+ex, func(s sdktrace.ReadOnlySpan) bool { return attrOf(s, "herald.settle.action") == "expire" })
+	if exp.SpanContext().TraceID() != root.SpanContext().TraceID() {
+		t.Errorf("expiry settled in trace %s, want %s", exp.SpanContext().TraceID(), root.SpanContext().TraceID())
+	}
+}

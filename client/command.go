@@ -80,7 +80,8 @@ func (c *Command) AddTag(key, value string) *Command {
 }
 
 // AddTrace attaches a trace description to the command (kept for kubemq-go
-// compatibility; Herald's SDK exports no spans).
+// compatibility): with WithTracerProvider, the span of its send takes the
+// trace's name and attributes; without, it is ignored.
 func (c *Command) AddTrace(name string) *Trace {
 	c.trace = CreateTrace(name)
 	return c.trace
@@ -164,13 +165,20 @@ func (c *Client) sendCommand(ctx context.Context, cmd *Command) (*CommandRespons
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.t.sendRequest(ctx, &kubemqpb.Request{
+	req := &kubemqpb.Request{
 		RequestID: cmd.Id, RequestTypeData: kubemqpb.Request_Command, ClientID: c.clientID(cmd.ClientId),
 		Channel: cmd.Channel, Metadata: cmd.Metadata, Body: cmd.Body, Timeout: timeoutMS(cmd.Timeout), Tags: cmd.Tags,
-	})
+	}
+	ctx, tags, span := c.startSend(ctx, sendSpan{op: "send", channel: req.Channel, clientID: req.ClientID, id: req.RequestID,
+		bodySize: len(req.Body), trace: cmd.trace}, req.Tags)
+	req.Tags = tags
+	res, err := c.t.sendRequest(ctx, req)
 	if err != nil {
+		endSpan(span, err)
 		return nil, err
 	}
+	linkTags(span, res.Tags)
+	endSpan(span, textErr(res.Error))
 	return &CommandResponse{
 		CommandId: res.RequestID, ResponseClientId: res.ClientID, Executed: res.Executed,
 		ExecutedAt: executedAt(res.Timestamp), Error: res.Error, Tags: res.Tags,

@@ -107,14 +107,15 @@ func (c *Client) sendEvent(ctx context.Context, e *Event) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	res, err := c.t.sendEvent(ctx, e.toPB(c))
-	if err != nil {
-		return err
+	pb := e.toPB(c)
+	ctx, tags, span := c.startSend(ctx, sendSpan{op: "send", channel: pb.Channel, clientID: pb.ClientID, id: pb.EventID, bodySize: len(pb.Body)}, pb.Tags)
+	pb.Tags = tags
+	res, err := c.t.sendEvent(ctx, pb)
+	if err == nil && !res.Sent {
+		err = inBandError(res.Error)
 	}
-	if !res.Sent {
-		return inBandError(res.Error)
-	}
-	return nil
+	endSpan(span, err)
+	return err
 }
 
 // StreamEvents sends every event read from eventsCh over one stream, which is
@@ -169,7 +170,9 @@ func (c *Client) StreamEvents(ctx context.Context, eventsCh chan *Event, errCh c
 				if e == nil {
 					continue
 				}
-				if err := stream.Send(e.toPB(c)); err != nil {
+				pb := e.toPB(c)
+				pb.Tags = injectTags(ctx, c.opts.propagator, pb.Tags)
+				if err := stream.Send(pb); err != nil {
 					if errors.Is(err, io.EOF) {
 						err = streamEnded(<-recvErr)
 					}

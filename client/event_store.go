@@ -134,14 +134,19 @@ func (c *Client) sendEventStore(ctx context.Context, es *EventStore) (*EventStor
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.t.sendEvent(ctx, es.toPB(c))
+	pb := es.toPB(c)
+	ctx, tags, span := c.startSend(ctx, sendSpan{op: "send", channel: pb.Channel, clientID: pb.ClientID, id: pb.EventID, bodySize: len(pb.Body)}, pb.Tags)
+	pb.Tags = tags
+	res, err := c.t.sendEvent(ctx, pb)
 	if err != nil {
+		endSpan(span, err)
 		return nil, err
 	}
 	out := &EventStoreResult{Id: res.EventID, Sent: res.Sent}
 	if !res.Sent {
 		out.Err = inBandError(res.Error)
 	}
+	endSpan(span, out.Err)
 	return out, nil
 }
 
@@ -232,6 +237,7 @@ func (c *Client) StreamEventsStore(ctx context.Context, eventsCh chan *EventStor
 					continue
 				}
 				ev := es.toPB(c)
+				ev.Tags = injectTags(ctx, c.opts.propagator, ev.Tags)
 				if ev.EventID == "" {
 					ev.EventID = newID()
 				}

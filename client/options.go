@@ -4,6 +4,9 @@ import (
 	"context"
 	"net"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // authTokenHeader is the gRPC metadata key KubeMQ servers read the token from.
@@ -69,6 +72,8 @@ type Options struct {
 	maxReconnect         int
 	checkConnection      bool
 	keepalive            time.Duration
+	tracer               trace.Tracer                  // WithTracerProvider; nil: no spans
+	propagator           propagation.TextMapPropagator // WithPropagator; nil: W3C Trace Context
 }
 
 type funcOption func(*Options)

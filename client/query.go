@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
 )
 
@@ -100,7 +102,8 @@ func (q *Query) SetCacheTTL(ttl time.Duration) *Query {
 }
 
 // AddTrace attaches a trace description to the query (kept for kubemq-go
-// compatibility; Herald's SDK exports no spans).
+// compatibility): with WithTracerProvider, the span of its send takes the
+// trace's name and attributes; without, it is ignored.
 func (q *Query) AddTrace(name string) *Trace {
 	q.trace = CreateTrace(name)
 	return q.trace
@@ -180,10 +183,19 @@ func (c *Client) sendQuery(ctx context.Context, q *Query) (*QueryResponse, error
 		}
 		req.CacheKey, req.CacheTTL = q.CacheKey, cacheTTLSeconds(ttl)
 	}
+	ctx, tags, span := c.startSend(ctx, sendSpan{op: "send", channel: req.Channel, clientID: req.ClientID, id: req.RequestID,
+		bodySize: len(req.Body), trace: q.trace}, req.Tags)
+	req.Tags = tags
 	res, err := c.t.sendRequest(ctx, req)
 	if err != nil {
+		endSpan(span, err)
 		return nil, err
 	}
+	linkTags(span, res.Tags)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Bool("herald.cache_hit", res.CacheHit))
+	}
+	endSpan(span, textErr(res.Error))
 	return &QueryResponse{
 		QueryId: res.RequestID, Executed: res.Executed, ExecutedAt: executedAt(res.Timestamp), Metadata: res.Metadata,
 		ResponseClientId: res.ClientID, Body: res.Body, CacheHit: res.CacheHit, Error: res.Error, Tags: res.Tags,

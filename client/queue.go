@@ -102,7 +102,8 @@ func (qm *QueueMessage) SetPolicyMaxReceiveQueue(channel string) *QueueMessage {
 }
 
 // AddTrace attaches a trace description to the message (kept for kubemq-go
-// compatibility; Herald's SDK exports no spans).
+// compatibility): with WithTracerProvider, the span of Client.SendQueueMessage
+// takes the trace's name and attributes; without, it is ignored.
 func (qm *QueueMessage) AddTrace(name string) *Trace {
 	qm.trace = CreateTrace(name)
 	return qm.trace
@@ -272,11 +273,18 @@ func (c *Client) SendQueueMessage(ctx context.Context, msg *QueueMessage) (*Send
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	res, err := c.t.sendQueueMessage(ctx, msg.wire(c))
+	pb := msg.wire(c)
+	ctx, tags, span := c.startSend(ctx, sendSpan{op: "send", channel: pb.Channel, clientID: pb.ClientID, id: pb.MessageID,
+		bodySize: len(pb.Body), trace: msg.trace}, pb.Tags)
+	pb.Tags = tags
+	res, err := c.t.sendQueueMessage(ctx, pb)
 	if err != nil {
+		endSpan(span, err)
 		return nil, err
 	}
-	return sendResultFromPB(res), nil
+	out := sendResultFromPB(res)
+	endSpan(span, out.Err())
+	return out, nil
 }
 
 // SendQueueMessages stores a batch; see QueueMessages.Send. An empty batch
@@ -286,17 +294,34 @@ func (c *Client) SendQueueMessages(ctx context.Context, msgs []*QueueMessage) ([
 		return nil, err
 	}
 	batch := &kubemqpb.QueueMessagesBatchRequest{BatchID: newID(), Messages: make([]*kubemqpb.QueueMessage, 0, len(msgs))}
-	for _, m := range msgs {
-		batch.Messages = append(batch.Messages, m.wire(c))
+	channel := ""
+	for i, m := range msgs {
+		pb := m.wire(c)
+		batch.Messages = append(batch.Messages, pb)
+		if i == 0 || pb.Channel == channel {
+			channel = pb.Channel
+		} else {
+			channel = "" // several queues: no destination in the span's name
+		}
+	}
+	ctx, _, span := c.startSend(ctx, sendSpan{op: "send", channel: channel, clientID: c.opts.clientID, id: batch.BatchID, batch: len(msgs)}, nil)
+	for _, pb := range batch.Messages {
+		pb.Tags = injectTags(ctx, c.opts.propagator, pb.Tags)
 	}
 	res, err := c.t.sendQueueMessagesBatch(ctx, batch)
 	if err != nil {
+		endSpan(span, err)
 		return nil, err
 	}
 	out := make([]*SendQueueMessageResult, 0, len(res.Results))
+	var failed error
 	for _, r := range res.Results {
 		out = append(out, sendResultFromPB(r))
+		if r.IsError && failed == nil {
+			failed = inBandError(r.Error)
+		}
 	}
+	endSpan(span, failed)
 	return out, nil
 }
 
@@ -359,7 +384,7 @@ func (req *ReceiveQueueMessagesRequest) SetIsPeak(value bool) *ReceiveQueueMessa
 }
 
 // AddTrace attaches a trace description to the request (kept for kubemq-go
-// compatibility; Herald's SDK exports no spans).
+// compatibility; ignored: the SDK records no receive spans).
 func (req *ReceiveQueueMessagesRequest) AddTrace(name string) *Trace {
 	req.trace = CreateTrace(name)
 	return req.trace
@@ -488,7 +513,7 @@ func (req *AckAllQueueMessagesRequest) SetWaitTimeSeconds(wait int) *AckAllQueue
 }
 
 // AddTrace attaches a trace description to the request (kept for kubemq-go
-// compatibility; Herald's SDK exports no spans).
+// compatibility; ignored: the SDK records no receive spans).
 func (req *AckAllQueueMessagesRequest) AddTrace(name string) *Trace {
 	req.trace = CreateTrace(name)
 	return req.trace

@@ -89,7 +89,8 @@ func (r *Response) SetExecutedAt(executedAt time.Time) *Response {
 }
 
 // AddTrace attaches a trace description to the response (kept for kubemq-go
-// compatibility; Herald's SDK exports no spans).
+// compatibility): with WithTracerProvider, the span of its send takes the
+// trace's name and attributes; without, it is ignored.
 func (r *Response) AddTrace(name string) *Trace {
 	r.trace = CreateTrace(name)
 	return r.trace
@@ -129,5 +130,10 @@ func (c *Client) sendResponse(ctx context.Context, r *Response) error {
 	if r.Err != nil {
 		res.Executed, res.Error = false, r.Err.Error()
 	}
-	return c.t.sendResponse(ctx, res)
+	ctx, tags, span := c.startSend(ctx, sendSpan{op: "respond", clientID: res.ClientID, id: res.RequestID,
+		bodySize: len(res.Body), trace: r.trace}, res.Tags)
+	res.Tags = tags
+	err := c.t.sendResponse(ctx, res)
+	endSpan(span, err)
+	return err
 }

@@ -67,7 +67,7 @@ func (req *StreamQueueMessage) SetChannel(channel string) *StreamQueueMessage {
 }
 
 // AddTrace attaches a trace description (kept for kubemq-go compatibility;
-// Herald's SDK exports no spans).
+// ignored: the SDK records no receive spans).
 func (req *StreamQueueMessage) AddTrace(name string) *Trace {
 	req.trace = CreateTrace(name)
 	return req.trace

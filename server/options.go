@@ -95,6 +95,10 @@ type Options struct {
 	// the zero value turns them all off.
 	Security SecurityOptions
 
+	// Tracing turns on OpenTelemetry spans and their export; the zero value
+	// turns it off.
+	Tracing TracingOptions
+
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -173,6 +177,12 @@ func (o *Options) setDefaults() {
 	if o.DedupWindow == 0 {
 		o.DedupWindow = 2 * time.Minute
 	}
+	if o.Tracing.Protocol == "" {
+		o.Tracing.Protocol = "grpc"
+	}
+	if o.Tracing.SampleRatio == 0 {
+		o.Tracing.SampleRatio = 1
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -229,6 +239,6 @@ func (o *Options) validate() error {
 	if o.CursorIdle < 0 || o.QueryCacheMaxTTL < 0 || o.RequestMaxTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
-	errs = append(errs, o.Security.validate())
+	errs = append(errs, o.Security.validate(), o.Tracing.validate())
 	return errors.Join(errs...)
 }

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 
 	"github.com/heraldmq/herald/internal/auth"
@@ -36,6 +37,7 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/requests"
 	"github.com/heraldmq/herald/internal/pattern/stats"
 	"github.com/heraldmq/herald/internal/tlsconf"
+	"github.com/heraldmq/herald/internal/tracing"
 	grpctransport "github.com/heraldmq/herald/internal/transport/grpc"
 	"github.com/heraldmq/herald/internal/transport/rest"
 )
@@ -82,6 +84,7 @@ type Server struct {
 	http    *httpFront
 
 	metricsPolicy metrics.Policy
+	tp            *sdktrace.TracerProvider // built from Options.Tracing.Endpoint; nil otherwise
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -149,6 +152,20 @@ func (s *Server) Start() (err error) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	tr, err := s.openTracing(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.closeTracing(context.Background())
+		}
+	}()
+	var queueSteps queues.Tracer
+	var storeSteps eventsstore.Tracer
+	if tr.On() {
+		queueSteps, storeSteps = tr.Steps(tracing.Queues), tr.Steps(tracing.EventsStore)
+	}
 	cache, err := s.eng.OpenKV(ctx, "HERALD_QCACHE", s.opts.QueryCacheMaxTTL)
 	if err != nil {
 		return fmt.Errorf("server: query cache: %w", err)
@@ -172,6 +189,7 @@ func (s *Server) Start() (err error) {
 			MaxVisibility: q.MaxVisibilitySeconds, DefaultVisibility: q.DefaultVisibilitySeconds, DefaultWait: q.DefaultWaitTimeoutSeconds,
 		},
 		DedupWindow: max(s.opts.DedupWindow, 0), AckWait: s.opts.QueueAckWait, Stats: s.stats, MaxReplyBytes: s.opts.MaxMessageSize - 1<<20, Logger: s.log,
+		Tracer: queueSteps,
 	})
 	defer func() {
 		if err != nil {
@@ -183,6 +201,7 @@ func (s *Server) Start() (err error) {
 		Events: events.New(s.eng, events.Config{Buffer: s.opts.SubscriberBuffer, Logger: s.log, Stats: s.stats}),
 		Store: eventsstore.New(s.eslog, s.sealed, s.reg, s.cursors, eventsstore.Config{
 			CursorIdle: s.opts.CursorIdle, Logger: s.log, Stats: s.stats, DedupWindow: max(s.opts.DedupWindow, 0),
+			Tracer: storeSteps,
 		}),
 		Requests: requests.New(s.eng, cache, requests.Config{
 			Buffer: s.opts.SubscriberBuffer, CacheMaxTTL: s.opts.QueryCacheMaxTTL, MaxTimeout: s.opts.RequestMaxTimeout,
@@ -209,6 +228,7 @@ func (s *Server) Start() (err error) {
 	gcfg := grpctransport.Config{
 		Host: s.opts.Host, Version: KubeMQVersion + "+herald." + Version,
 		StartTime: start, MaxMessageSize: s.opts.MaxMessageSize, Logger: s.log, Guard: s.guard.Load(), Observer: s.metrics,
+		Tracer: tr,
 	}
 	if ts := s.tls.Load(); ts != nil {
 		gcfg.TLS = ts.TLSConfig("h2")
@@ -427,6 +447,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.eng != nil {
 			s.shutdownErr = s.eng.Close()
 		}
+		s.closeTracing(ctx) // the spans of everything above are ended: export them
 		s.closeSecurity()
 		s.log.Info("herald stopped")
 	})

@@ -35,6 +35,13 @@ type Message struct {
 	c        *Conn
 }
 
+// Context returns ctx carrying the trace context the message carries (its
+// W3C traceparent and tracestate tags), for the span of its processing;
+// ctx itself when it carries none.
+func (m *Message) Context(ctx context.Context) context.Context {
+	return client.ContextFromTags(ctx, m.Tags)
+}
+
 // Ack acknowledges the message: the broker does not deliver it again.
 func (m *Message) Ack() error {
 	if m.qm == nil {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/heraldmq/herald/client"
 )
 
@@ -27,6 +29,7 @@ type writer struct {
 type outgoing struct {
 	id  string
 	msg string
+	sc  trace.SpanContext // the writer's trace context, sent with the message
 }
 
 func (c *Conn) startWriter() {
@@ -43,7 +46,11 @@ func (c *Conn) startWriter() {
 			case <-w.ctx.Done():
 				return
 			case o := <-w.queue:
-				err := c.sendRetry(w.ctx, o.id, o.msg)
+				ctx := w.ctx
+				if o.sc.IsValid() {
+					ctx = trace.ContextWithSpanContext(ctx, o.sc)
+				}
+				err := c.sendRetry(ctx, o.id, o.msg)
 				if err != nil {
 					c.log.Warn("bus: queued write failed", "err", err)
 				}
@@ -78,7 +85,9 @@ func (c *Conn) MessageWrite(msg string) error {
 }
 
 // MessageWriteContext is MessageWrite that also returns when ctx ends, with
-// an error wrapping ctx.Err().
+// an error wrapping ctx.Err(). The trace context of ctx's span travels with
+// the message (W3C traceparent and tracestate tags), also when it is sent
+// later from the NonBlocking queue.
 func (c *Conn) MessageWriteContext(ctx context.Context, msg string) error {
 	if err := c.check(false); err != nil {
 		return err
@@ -96,7 +105,7 @@ func (c *Conn) MessageWriteContext(ctx context.Context, msg string) error {
 		return ErrClosed
 	}
 	select {
-	case w.queue <- outgoing{id: newID(), msg: msg}:
+	case w.queue <- outgoing{id: newID(), msg: msg, sc: trace.SpanContextFromContext(ctx)}:
 		w.pending++
 		return nil
 	default:

@@ -216,6 +216,7 @@ func (c *conn) publish(ctx context.Context, ce Event) error {
 	if err != nil {
 		return err
 	}
+	ce = withTraceContext(ctx, ce)
 	w, err := Encode(ce, c.s.Encoding)
 	if err != nil {
 		return err

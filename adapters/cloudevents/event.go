@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/heraldmq/herald/client"
 	"github.com/heraldmq/herald/client/queuesstream"
 )
@@ -551,7 +553,8 @@ func (l *eventListener) ackedTask(m *queuesstream.QueueMessage, vis int, freeSlo
 
 // run calls the handler, turning a panic into an error.
 func (l *eventListener) run(ctx context.Context, h EventHandlerFunc, ev Event) (err error) {
-	w := &eventWriter{e: l.e, tid: GetTransactionID(&ev)}
+	hctx := ContextFromEvent(ctx, ev)
+	w := &eventWriter{e: l.e, tid: GetTransactionID(&ev), sc: trace.SpanContextFromContext(hctx)}
 	defer func() {
 		if r := recover(); r != nil {
 			l.e.c.log.Error("cloudevents: event handler panicked", "type", ev.Type(), "panic", r, "stack", string(debug.Stack()))
@@ -559,7 +562,7 @@ func (l *eventListener) run(ctx context.Context, h EventHandlerFunc, ev Event) (
 		}
 		w.end()
 	}()
-	err = h(ctx, ev, w)
+	err = h(hctx, ev, w)
 	if err == nil && !w.responded() {
 		l.e.c.log.Debug("cloudevents: handler returned without a response or NoResponse", "type", ev.Type(), "id", ev.ID())
 	}
@@ -601,6 +604,7 @@ func (l *eventListener) deadLetter(w Wire, reason string, attempts int, seq uint
 type eventWriter struct {
 	e   *EventConn
 	tid TransactionID
+	sc  trace.SpanContext // the handled event's: responses join its trace
 
 	mu     sync.Mutex
 	wrote  bool
@@ -620,7 +624,7 @@ func (w *eventWriter) Write(ce Event) error {
 		ce = ce.Clone()
 		SetTransactionID(&ce, w.tid)
 	}
-	return w.e.c.publish(context.Background(), ce)
+	return w.e.c.publish(trace.ContextWithSpanContext(context.Background(), w.sc), ce)
 }
 
 func (w *eventWriter) NoResponse() {

@@ -656,12 +656,12 @@ func (in *inbound) offer(ctx context.Context, ch chan *protoMsg, m *protoMsg) er
 }
 
 func (in *inbound) eventHandler(ctx context.Context, ev Event, w EventResponseWriter) error {
-	m := &protoMsg{EventMessage: (*binding.EventMessage)(&ev), ctx: ctx, g: in.evGate, ew: w, done: make(chan struct{})}
+	m := &protoMsg{EventMessage: (*binding.EventMessage)(&ev), ctx: ContextFromEvent(ctx, ev), g: in.evGate, ew: w, done: make(chan struct{})}
 	return in.offer(ctx, in.events, m)
 }
 
 func (in *inbound) queryHandler(ctx context.Context, req Event, w ReplyWriter) {
-	m := &protoMsg{EventMessage: (*binding.EventMessage)(&req), ctx: ctx, g: in.qGate, query: true, qw: w, done: make(chan struct{})}
+	m := &protoMsg{EventMessage: (*binding.EventMessage)(&req), ctx: ContextFromEvent(ctx, req), g: in.qGate, query: true, qw: w, done: make(chan struct{})}
 	if err := in.offer(ctx, in.queries, m); err != nil && ctx.Err() == nil {
 		failReply(w, err.Error())
 	}

@@ -236,6 +236,7 @@ func (q *QueryConn) request(ctx context.Context, requestCe Event, cacheKey strin
 	if err != nil {
 		return Event{}, ReplyInfo{}, err
 	}
+	ce = withTraceContext(ctx, ce)
 	w, err := Encode(ce, q.c.s.Encoding)
 	if err != nil {
 		return Event{}, ReplyInfo{}, err
@@ -476,7 +477,8 @@ func (q *QueryConn) queryTask(sub *Subscription, m *client.QueryReceive, ev Even
 		if !t.setCancel(cancel) {
 			return
 		}
-		w := &replyWriter{q: q, m: m, tid: GetTransactionID(&ev), streaming: m.Tags[tagStream] != ""}
+		ctx = ContextFromEvent(ctx, ev)
+		w := &replyWriter{ctx: ctx, q: q, m: m, tid: GetTransactionID(&ev), streaming: m.Tags[tagStream] != ""}
 		panicked := q.runHandler(ctx, h, ev, w)
 		w.finish(panicked, t.isAbandoned())
 	}
@@ -497,6 +499,7 @@ func (q *QueryConn) runHandler(ctx context.Context, h QueryHandlerFunc, ev Event
 
 // replyWriter is the writer given to query handlers.
 type replyWriter struct {
+	ctx       context.Context // the handler's: replies join its trace
 	q         *QueryConn
 	m         *client.QueryReceive
 	tid       TransactionID
@@ -523,7 +526,7 @@ func (w *replyWriter) Write(ce Event) error {
 	if ce.Context == nil {
 		return fmt.Errorf("%w: no context", ErrInvalidEvent)
 	}
-	ce = ce.Clone()
+	ce = withTraceContext(w.ctx, ce.Clone())
 	if GetTransactionID(&ce) == "" && w.tid != "" {
 		SetTransactionID(&ce, w.tid)
 	}

@@ -138,6 +138,7 @@ func Encode(ce Event, enc Encoding) (Wire, error) {
 	default:
 		return Wire{}, fmt.Errorf("%w: encoding %d", ErrInvalidOption, enc)
 	}
+	traceTags(ce, w.Tags)
 	return w, nil
 }
 
@@ -150,6 +151,7 @@ func Decode(w Wire) (Event, error) {
 		if err := format.JSON.Unmarshal(w.Body, &ce); err != nil {
 			return Event{}, fmt.Errorf("%w: structured body: %w", ErrNotCloudEvent, err)
 		}
+		traceFromTags(&ce, w.Tags)
 		return ce, nil
 	}
 	sv, ok := w.Tags[tagPrefix+"specversion"]
@@ -180,6 +182,7 @@ func Decode(w Wire) (Event, error) {
 	if len(w.Body) > 0 {
 		ce.DataEncoded = bytes.Clone(w.Body)
 	}
+	traceFromTags(&ce, w.Tags)
 	return ce, nil
 }
 

@@ -57,6 +57,7 @@ func (a *asyncSender) publish(ctx context.Context, m []byte) error {
 		return ErrClosed
 	}
 	es := p.event(m, nil)
+	es.Tags = client.InjectTags(ctx, es.Tags) // the stream's own context is not the caller's
 	pd := &pending{id: es.Id, payload: m}
 	a.order.Lock()
 	defer a.order.Unlock()

@@ -1,6 +1,7 @@
 package netchan
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/heraldmq/herald/client"
 )
 
 // Message is a message of a topic, or the full view of a network channel
@@ -23,6 +26,19 @@ type Message struct {
 	Sequence  uint64    // per channel / per partition, from 1
 	Timestamp time.Time // broker store time, nanoseconds
 	Channel   string    // the KubeMQ channel it was read from
+
+	traceparent, tracestate string // the W3C trace context it carried
+}
+
+// Context returns ctx carrying the trace context of a received message
+// (the publisher's, sent as W3C traceparent and tracestate tags), for the
+// span of its handling; ctx itself when it carries none. Subscriber passes
+// this context to handlers already.
+func (m *Message) Context(ctx context.Context) context.Context {
+	if m.traceparent == "" {
+		return ctx
+	}
+	return client.ContextFromTags(ctx, map[string]string{client.TraceparentTag: m.traceparent, client.TracestateTag: m.tracestate})
 }
 
 // encodeTags returns the netchan tags of m's key, headers and event time.
@@ -78,6 +94,10 @@ func (dc *decoder) message(d *delivery, partition int) Message {
 				continue
 			}
 			m.setHeader(strings.TrimPrefix(k, tagHeader), b)
+		case k == client.TraceparentTag:
+			m.traceparent = v
+		case k == client.TracestateTag:
+			m.tracestate = v
 		case k == tagEventTime:
 			ns, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {

@@ -304,6 +304,7 @@ func (s *Subscriber) Subscribe(fn func(m *Message)) {
 }
 
 // SubscribeContext is Subscribe with a context and a handler that can fail.
+// The handler's context carries the trace context the message carries.
 // A handler error is logged; with ResumeTopic the message is returned for
 // redelivery (after a back-off), otherwise it counts as handled. It returns
 // nil after Shutdown/Close, an error wrapping ctx.Err() when ctx ends, the
@@ -378,10 +379,10 @@ func (s *Subscriber) consume(ctx context.Context, cancel context.CancelFunc, i i
 		var ferr error
 		if s.opts.serial {
 			s.serial.Lock()
-			ferr = fn(ctx, &m)
+			ferr = fn(m.Context(ctx), &m)
 			s.serial.Unlock()
 		} else {
-			ferr = fn(ctx, &m)
+			ferr = fn(m.Context(ctx), &m)
 		}
 		if ferr == nil {
 			backoff = 100 * time.Millisecond

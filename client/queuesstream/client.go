@@ -113,7 +113,9 @@ func (q *QueuesStreamClient) Send(ctx context.Context, messages ...*QueueMessage
 	}
 	list := make([]*kubemqpb.QueueMessage, 0, len(messages))
 	for _, m := range messages {
-		list = append(list, m.wire(q.clientID))
+		pb := m.wire(q.clientID)
+		pb.Tags = client.InjectTags(ctx, pb.Tags) // the caller's trace context, W3C
+		list = append(list, pb)
 	}
 	resp, err := q.upstream.send(ctx, &kubemqpb.QueuesUpstreamRequest{RequestID: newID(), Messages: list})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/heraldmq/herald/internal/metrics"
+	"github.com/heraldmq/herald/internal/tracing"
 	"github.com/heraldmq/herald/server"
 )
 
@@ -91,6 +92,15 @@ var settings = []setting{
 			_, err := metrics.ParsePolicy(v)
 			return err
 		})},
+	{"otel-endpoint", "string", "",
+		`OTLP collector Herald exports its spans to: host:port (plain text) or an http:// or https:// URL ("": tracing off)`,
+		text(func(c *Config) *string { return &c.Server.Tracing.Endpoint }, optional(tracing.CheckEndpoint))},
+	{"otel-protocol", "string", tracing.ProtocolGRPC,
+		"OTLP protocol to --otel-endpoint: grpc or http",
+		text(func(c *Config) *string { return &c.Server.Tracing.Protocol }, oneOf(tracing.ProtocolGRPC, tracing.ProtocolHTTP))},
+	{"otel-sample-ratio", "float", "1",
+		"share of the traces Herald starts itself (for messages without trace context) that it records, 0 to 1; traces clients start are followed as they sample them",
+		applySampleRatio},
 	{"nats-addr", "string", "",
 		`embedded NATS client listen address, e.g. 127.0.0.1:4222 ("": no NATS port)`,
 		text(func(c *Config) *string { return &c.Server.NATSAddr }, optional(checkAddr))},
@@ -268,6 +278,20 @@ func applyCORSOrigins(c *Config, v string) error {
 	return nil
 }
 
+// applySampleRatio maps "0: none" to server.Options, where 0 means the
+// default (1) and any negative value means none.
+func applySampleRatio(c *Config, v string) error {
+	r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || r < 0 || r > 1 {
+		return errors.New("want a number from 0 to 1")
+	}
+	if r == 0 {
+		r = -1
+	}
+	c.Server.Tracing.SampleRatio = r
+	return nil
+}
+
 // applyDedupWindow maps "0 or negative: off" to server.Options, where 0
 // means the default and any negative value means off.
 func applyDedupWindow(c *Config, v string) error {
@@ -291,6 +315,9 @@ type fileConfig struct {
 	RESTAddr          yaml.Node `yaml:"rest-addr"`
 	HTTPAddr          yaml.Node `yaml:"http-addr"`
 	MetricsChannels   yaml.Node `yaml:"metrics-channels"`
+	OTelEndpoint      yaml.Node `yaml:"otel-endpoint"`
+	OTelProtocol      yaml.Node `yaml:"otel-protocol"`
+	OTelSampleRatio   yaml.Node `yaml:"otel-sample-ratio"`
 	NATSAddr          yaml.Node `yaml:"nats-addr"`
 	Host              yaml.Node `yaml:"host"`
 	LogLevel          yaml.Node `yaml:"log-level"`

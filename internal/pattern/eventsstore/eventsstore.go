@@ -144,6 +144,16 @@ type Config struct {
 	DedupWindow time.Duration
 	Logger      *slog.Logger
 	Stats       *stats.Registry // nil: no counters
+	// Tracer records the spans of stores; nil records none.
+	Tracer Tracer
+}
+
+// Tracer records the span of the durable write of an event in the event's
+// trace; internal/tracing's Steps implements it. Store returns the context
+// the write runs in and a func that ends the span with its outcome; it must
+// not block.
+type Tracer interface {
+	Store(ctx context.Context, channel string, tags map[string]string) (context.Context, func(error))
 }
 
 // Service stores events and serves subscriptions.
@@ -226,6 +236,7 @@ type Pending struct {
 	err     error
 	f       engine.Pending
 	done    func(ctx context.Context) error // on success
+	end     func(error)                     // the store span's, once
 	settled bool
 }
 
@@ -238,6 +249,10 @@ func (p *Pending) Wait(ctx context.Context) error {
 	err = sealedErr(err)
 	if err == nil && p.done != nil {
 		err = p.done(ctx)
+	}
+	if p.end != nil {
+		p.end(err)
+		p.end = nil
 	}
 	if ctx.Err() == nil {
 		p.settled, p.err = true, err
@@ -264,8 +279,12 @@ func (s *Service) SendAsync(ctx context.Context, ev *Event) *Pending {
 		}
 	}
 	ch, n, client, seal := ev.Channel, len(ev.Body), ev.ClientID, ev.Tags[SealTag] == "true"
+	var end func(error)
+	if s.cfg.Tracer != nil {
+		ctx, end = s.cfg.Tracer.Store(ctx, ev.Channel, ev.Tags)
+	}
 	f := s.log.Append(ctx, engine.Append{Channel: ev.Channel, Data: ev.Encode(), MsgID: s.msgID(ev)})
-	return &Pending{ID: ev.ID, f: f, done: func(ctx context.Context) error {
+	return &Pending{ID: ev.ID, f: f, end: end, done: func(ctx context.Context) error {
 		s.cfg.Stats.In(Kind, ch, client, n)
 		if seal {
 			return s.Seal(ctx, ch)

@@ -30,7 +30,10 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 		if d.shown <= d.maxReceive(s.lim) {
 			return false
 		}
-		if err := d.settle(func() error { return s.deadLetterLocked(ctx, d) }); err != nil {
+		ctx, end := s.traceSettle(ctx, d, SettleDeadLetter)
+		err := d.settle(func() error { return s.deadLetterLocked(ctx, d) })
+		end(err)
+		if err != nil {
 			s.logg.Warn("dead letter failed", "channel", q.name, "err", err)
 			_ = sm.Nak(time.Second)
 		}
@@ -40,7 +43,8 @@ func (s *Service) take(ctx context.Context, q *queue, sm *engine.StoredMsg, orde
 		if !m.expired(now) {
 			return false
 		}
-		_ = sm.Ack()
+		_, end := s.traceSettle(ctx, d, SettleExpire)
+		end(sm.Ack())
 		q.stats.Expire(Kind, q.name)
 		if expired != nil {
 			*expired++

@@ -90,6 +90,8 @@ type Config struct {
 	// Groups serves the group views of events-store channels
 	// (ESGroupPrefix); nil refuses them.
 	Groups *GroupViews
+	// Tracer records the spans of stores and settlements; nil records none.
+	Tracer Tracer
 }
 
 // Service serves the queue operations.
@@ -281,13 +283,16 @@ type pending struct {
 	channel string
 	client  string
 	size    int
+	end     func(error) // the store span's
 }
 
 func (p *pending) wait(ctx context.Context) Result {
 	if p.wait1 == nil || p.res.Err != nil {
 		return p.res
 	}
-	if err := p.wait1(ctx); err != nil {
+	err := p.wait1(ctx)
+	p.end(err)
+	if err != nil {
 		p.s.cfg.Stats.Error(Kind, stats.Send, p.channel, p.client)
 		p.res.Err = err
 		p.res.SentAt, p.res.ExpirationAt, p.res.DelayedTo = 0, 0, 0
@@ -317,6 +322,7 @@ func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pendin
 		s:   s, channel: m.Channel, client: m.ClientID, size: len(m.Body),
 	}
 	data := m.encode()
+	ctx, p.end = s.traceStore(ctx, m.Channel, m.Tags)
 	if delayedTo != 0 {
 		p.wait1 = s.schedule(m.Channel, data, msgID, time.Unix(0, delayedTo))
 		return p
@@ -335,7 +341,10 @@ func (s *Service) store(ctx context.Context, channel string, m *Message, msgID s
 	if err := s.exist(ctx, channel); err != nil {
 		return err
 	}
-	if _, err := s.log.Append(ctx, engine.Append{Channel: channel, Data: m.encode(), MsgID: msgID}).Wait(ctx); err != nil {
+	ctx, end := s.traceStore(ctx, channel, m.Tags)
+	_, err := s.log.Append(ctx, engine.Append{Channel: channel, Data: m.encode(), MsgID: msgID}).Wait(ctx)
+	end(err)
+	if err != nil {
 		return err
 	}
 	s.cfg.Stats.In(Kind, channel, m.ClientID, len(m.Body))

@@ -61,12 +61,18 @@ func (d *delivery) settle(fn func() error) error {
 
 // ack removes the message for good.
 func (s *Service) ack(d *delivery) error {
-	return d.settle(func() error { return d.sm.Ack() })
+	_, end := s.traceSettle(context.Background(), d, SettleAck)
+	err := d.settle(func() error { return d.sm.Ack() })
+	end(err)
+	return err
 }
 
 // ackSync removes the message and waits for the engine's confirmation.
 func (s *Service) ackSync(ctx context.Context, d *delivery) error {
-	return d.settle(func() error { return d.sm.AckSync(ctx) })
+	ctx, end := s.traceSettle(ctx, d, SettleAck)
+	err := d.settle(func() error { return d.sm.AckSync(ctx) })
+	end(err)
+	return err
 }
 
 // returnInPlace makes the message available again with the same sequence
@@ -77,14 +83,20 @@ func (s *Service) ackSync(ctx context.Context, d *delivery) error {
 // restart right after it (a plain NAK lives in memory only, and the message
 // would stay hidden until the ack wait ran out).
 func (s *Service) returnInPlace(d *delivery) error {
-	return d.settle(func() error { return d.sm.Nak(time.Millisecond) })
+	_, end := s.traceSettle(context.Background(), d, SettleReturn)
+	err := d.settle(func() error { return d.sm.Nak(time.Millisecond) })
+	end(err)
+	return err
 }
 
 // requeue settles the message negatively, as its source does: a queue
 // re-publishes it at the tail (or dead-letters it), a group view
 // redelivers it.
 func (s *Service) requeue(ctx context.Context, d *delivery) error {
-	return d.settle(func() error { return d.q.src.negative(ctx, d) })
+	ctx, end := s.traceSettle(ctx, d, SettleReject)
+	err := d.settle(func() error { return d.q.src.negative(ctx, d) })
+	end(err)
+	return err
 }
 
 // deadLetterLocked moves the message to its dead-letter queue, or drops it
@@ -107,7 +119,9 @@ func (s *Service) deadLetterLocked(ctx context.Context, d *delivery) error {
 
 // move sends m (a copy or a replacement of the held message) through the
 // normal send path to its channel and removes the held message.
-func (s *Service) move(ctx context.Context, d *delivery, m *Message) error {
+func (s *Service) move(ctx context.Context, d *delivery, m *Message) (err error) {
+	ctx, end := s.traceSettle(ctx, d, SettleRequeue)
+	defer func() { end(err) }()
 	return d.settle(func() error {
 		if m.ID == "" {
 			m.ID = kmq.NewID()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
 	kubemqpb "github.com/heraldmq/herald/api/kubemq"
@@ -11,6 +12,7 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/events"
 	"github.com/heraldmq/herald/internal/pattern/eventsstore"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
+	"github.com/heraldmq/herald/internal/tracing"
 )
 
 func eventFromPB(in *kubemqpb.Event) *events.Event {
@@ -18,6 +20,15 @@ func eventFromPB(in *kubemqpb.Event) *events.Event {
 		ID: in.EventID, ClientID: in.ClientID, Channel: in.Channel,
 		Metadata: in.Metadata, Body: in.Body, Tags: in.Tags,
 	}
+}
+
+// eventSpan describes an event to send for its span.
+func eventSpan(in *kubemqpb.Event) tracing.Message {
+	pattern := tracing.Events
+	if in.Store {
+		pattern = tracing.EventsStore
+	}
+	return tracing.Message{Pattern: pattern, Channel: in.Channel, ClientID: in.ClientID, ID: in.EventID, Tags: in.Tags, BodySize: len(in.Body)}
 }
 
 // eventResource is what an event with store set is, for the list.
@@ -40,12 +51,15 @@ func (s *Server) SendEvent(ctx context.Context, in *kubemqpb.Event) (*kubemqpb.R
 		return nil, statusOf(err)
 	}
 	ev := eventFromPB(in)
+	ctx, span := s.tr.Send(ctx, eventSpan(in))
 	var id string
 	if in.Store {
 		id, err = s.svc.Store.Send(ctx, ev)
 	} else {
 		id, err = s.svc.Events.Send(ev)
 	}
+	tracing.MessageID(span, id)
+	tracing.End(span, err)
 	if err != nil {
 		var ke *kmq.Error
 		if errors.As(err, &ke) {
@@ -69,7 +83,7 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 	defer cancel()
 	settle, stopSettle := settleContext(ctx)
 	defer stopSettle()
-	results := make(chan *eventsstore.Pending, 1024)
+	results := make(chan storeResult, 1024)
 	writerDone := make(chan error, 1)
 	go func() {
 		var werr error
@@ -79,14 +93,19 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 			}
 			writerDone <- werr
 		}()
-		for p := range results {
+		for r := range results {
 			if werr != nil {
+				tracing.End(r.span, werr)
 				continue // drain: the client is gone
 			}
+			p := r.p
 			res := &kubemqpb.Result{EventID: p.ID, Sent: true}
-			if err := p.Wait(settle); err != nil {
+			err := p.Wait(settle)
+			if err != nil {
 				res.Sent, res.Error = false, err.Error()
 			}
+			tracing.MessageID(r.span, p.ID)
+			tracing.End(r.span, err)
 			werr = stream.Send(res)
 		}
 	}()
@@ -115,34 +134,49 @@ func (s *Server) SendEventsStream(stream grpc.BidiStreamingServer[kubemqpb.Event
 				return finish(err)
 			}
 			select {
-			case results <- eventsstore.Failed(in.EventID, err):
+			case results <- storeResult{p: eventsstore.Failed(in.EventID, err), span: nopSpan}:
 			case <-ctx.Done():
 				return finish(s.endStream(method, ctx, nil))
 			}
 			continue
 		}
 		ev := eventFromPB(in)
+		sctx, span := s.tr.Send(ctx, eventSpan(in))
 		if in.Store {
 			select {
-			case results <- s.svc.Store.SendAsync(ctx, ev):
+			case results <- storeResult{p: s.svc.Store.SendAsync(sctx, ev), span: span}:
 			case <-ctx.Done():
+				tracing.End(span, ctx.Err())
 				return finish(s.endStream(method, ctx, nil))
 			}
 			continue
 		}
-		if _, err := s.svc.Events.Send(ev); err != nil {
+		_, err := s.svc.Events.Send(ev)
+		tracing.MessageID(span, ev.ID)
+		tracing.End(span, err)
+		if err != nil {
 			var ke *kmq.Error
 			if !errors.As(err, &ke) {
 				continue // the reference reports only validation errors for plain events
 			}
 			select {
-			case results <- eventsstore.Failed(in.EventID, err):
+			case results <- storeResult{p: eventsstore.Failed(in.EventID, err), span: nopSpan}:
 			case <-ctx.Done():
 				return finish(s.endStream(method, ctx, nil))
 			}
 		}
 	}
 }
+
+// storeResult is an event of SendEventsStream whose result is pending,
+// with its span, which ends with the result.
+type storeResult struct {
+	p    *eventsstore.Pending
+	span trace.Span
+}
+
+// nopSpan stands for no span.
+var nopSpan = trace.SpanFromContext(context.Background())
 
 // SubscribeToEvents streams events (type Events) or stored events (type
 // EventsStore) until the client cancels.
@@ -176,9 +210,12 @@ func (s *Server) SubscribeToEvents(in *kubemqpb.Subscribe, stream grpc.ServerStr
 			if err := check(); err != nil {
 				return err
 			}
-			return stream.Send(&kubemqpb.EventReceive{
+			span := s.tr.Deliver(ctx, tracing.Message{Pattern: tracing.Events, Channel: ev.Channel, ID: ev.ID, Tags: ev.Tags, BodySize: len(ev.Body)}, in.ClientID, in.Group)
+			err := stream.Send(&kubemqpb.EventReceive{
 				EventID: ev.ID, Channel: ev.Channel, Metadata: ev.Metadata, Body: ev.Body, Tags: ev.Tags,
 			})
+			tracing.End(span, err)
+			return err
 		})
 	case kubemqpb.Subscribe_EventsStore:
 		sub := storeSubFromPB(in)
@@ -186,10 +223,13 @@ func (s *Server) SubscribeToEvents(in *kubemqpb.Subscribe, stream grpc.ServerStr
 			if err := check(); err != nil {
 				return err
 			}
-			return stream.Send(&kubemqpb.EventReceive{
+			span := s.tr.Deliver(ctx, tracing.Message{Pattern: tracing.EventsStore, Channel: r.Channel, ID: r.ID, Tags: r.Tags, BodySize: len(r.Body)}, in.ClientID, in.Group)
+			err := stream.Send(&kubemqpb.EventReceive{
 				EventID: r.ID, Channel: r.Channel, Metadata: r.Metadata, Body: r.Body,
 				Timestamp: r.Timestamp, Sequence: r.Sequence, Tags: r.Tags,
 			})
+			tracing.End(span, err)
+			return err
 		})
 	default:
 		err = kmq.ErrSubscribeType

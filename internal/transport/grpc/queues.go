@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,6 +17,7 @@ import (
 	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
 	"github.com/heraldmq/herald/internal/pattern/queues"
+	"github.com/heraldmq/herald/internal/tracing"
 )
 
 func queueMsgFromPB(in *kubemqpb.QueueMessage) *queues.Message {
@@ -81,7 +83,36 @@ func (s *Server) SendQueueMessage(ctx context.Context, in *kubemqpb.QueueMessage
 		}
 		return resultToPB(refused(in, err)), nil
 	}
-	return resultToPB(s.svc.Queues.Send(ctx, queueMsgFromPB(in))), nil
+	ctx, span := s.tr.Send(ctx, queueSpan(in))
+	r := s.svc.Queues.Send(ctx, queueMsgFromPB(in))
+	tracing.MessageID(span, r.MessageID)
+	tracing.End(span, r.Err)
+	return resultToPB(r), nil
+}
+
+// queueSpan describes a queue message for its spans.
+func queueSpan(in *kubemqpb.QueueMessage) tracing.Message {
+	return tracing.Message{Pattern: tracing.Queues, Channel: in.Channel, ClientID: in.ClientID, ID: in.MessageID, Tags: in.Tags, BodySize: len(in.Body)}
+}
+
+// deliverSpans starts the deliver spans of the messages a receiver (or,
+// from the queue stream, client id receiver) is handed; nil when tracing is
+// off. endSpans ends them.
+func (s *Server) deliverSpans(ctx context.Context, receiver string, msgs []*kubemqpb.QueueMessage) []trace.Span {
+	if !s.tr.On() || len(msgs) == 0 {
+		return nil
+	}
+	spans := make([]trace.Span, len(msgs))
+	for i, m := range msgs {
+		spans[i] = s.tr.Deliver(ctx, queueSpan(m), receiver, "")
+	}
+	return spans
+}
+
+func endSpans(spans []trace.Span, err error) {
+	for _, sp := range spans {
+		tracing.End(sp, err)
+	}
 }
 
 // refused is the result of a message that was not sent because of err,
@@ -113,9 +144,21 @@ func (s *Server) sendBatch(ctx context.Context, in []*kubemqpb.QueueMessage, che
 		at = append(at, i)
 	}
 	if len(send) > 0 {
+		span := nopSpan
+		if s.tr.On() {
+			channels, tags := make([]string, len(send)), make([]map[string]string, len(send))
+			for i, m := range send {
+				channels[i], tags[i] = m.Channel, m.Tags
+			}
+			ctx, span = s.tr.SendBatch(ctx, tracing.Queues, channels, tags)
+		}
 		for j, r := range s.svc.Queues.SendBatch(ctx, send) {
 			res[at[j]] = r
+			if r.Err != nil {
+				tracing.Fail(span, r.Err.Error())
+			}
 		}
+		span.End()
 	}
 	return res, nil
 }
@@ -163,7 +206,12 @@ func (s *Server) ReceiveQueueMessagesWith(ctx context.Context, in *kubemqpb.Rece
 	if err != nil {
 		return err
 	}
+	var spans []trace.Span
+	if !in.IsPeak {
+		spans = s.deliverSpans(ctx, in.ClientID, out.Messages)
+	}
 	err = deliver(out)
+	endSpans(spans, err)
 	if res != nil {
 		if err == nil {
 			res.SettleDelivered()
@@ -417,7 +465,9 @@ func (s *Server) StreamQueueMessage(stream grpc.BidiStreamingServer[kubemqpb.Str
 						}
 						return
 					}
-					_ = out.Send(&kubemqpb.StreamQueueMessagesResponse{RequestID: in.RequestID, StreamRequestTypeData: in.StreamRequestTypeData, Message: queueMsgToPB(m)})
+					pm := queueMsgToPB(m)
+					span := s.tr.Deliver(ctx, queueSpan(pm), in.ClientID, "")
+					tracing.End(span, out.Send(&kubemqpb.StreamQueueMessagesResponse{RequestID: in.RequestID, StreamRequestTypeData: in.StreamRequestTypeData, Message: pm}))
 				}()
 				continue
 			case kubemqpb.StreamRequestType_AckMessage:
@@ -488,6 +538,7 @@ var downstreamOps = map[kubemqpb.QueuesDownstreamRequestType]queues.Op{
 
 // downstream is one QueuesDownstream stream being served.
 type downstream struct {
+	s   *Server
 	ctx context.Context
 	ds  *queues.Downstream
 	out *lockedSender[kubemqpb.QueuesDownstreamResponse]
@@ -531,7 +582,10 @@ func (d *downstream) get(in *kubemqpb.QueuesDownstreamRequest, resp *kubemqpb.Qu
 				d.own(id, txOwner{in.ClientID, in.Channel})
 			}
 			resp.Messages = queueMsgsToPB(msgs)
-			return d.out.Send(resp)
+			spans := d.s.deliverSpans(d.ctx, in.ClientID, resp.Messages)
+			err = d.out.Send(resp)
+			endSpans(spans, err)
+			return err
 		})
 	})
 }
@@ -649,7 +703,7 @@ func (s *Server) QueuesDownstream(stream grpc.BidiStreamingServer[kubemqpb.Queue
 	ctx, cancel := s.streamContext(stream.Context())
 	defer cancel()
 	d := &downstream{
-		ctx: ctx, ds: s.svc.Queues.NewDownstream(), txs: make(map[string]txOwner),
+		s: s, ctx: ctx, ds: s.svc.Queues.NewDownstream(), txs: make(map[string]txOwner),
 		out: &lockedSender[kubemqpb.QueuesDownstreamResponse]{send: stream.Send},
 	}
 	defer func() {

@@ -10,6 +10,7 @@ import (
 	"github.com/heraldmq/herald/internal/auth"
 	"github.com/heraldmq/herald/internal/pattern/kmq"
 	"github.com/heraldmq/herald/internal/pattern/requests"
+	"github.com/heraldmq/herald/internal/tracing"
 )
 
 // SendRequest sends a command or query and waits for its response. Every
@@ -26,11 +27,19 @@ func (s *Server) SendRequest(ctx context.Context, in *kubemqpb.Request) (*kubemq
 	}
 	ctx, cancel := s.streamContext(ctx)
 	defer cancel()
+	ctx, span := s.tr.Send(ctx, tracing.Message{Pattern: requestPattern(in.RequestTypeData), Channel: in.Channel,
+		ClientID: in.ClientID, ID: in.RequestID, Tags: in.Tags, BodySize: len(in.Body)})
 	resp, err := s.svc.Requests.Send(ctx, &requests.Request{
 		ID: in.RequestID, Kind: kindFromPB(in.RequestTypeData), ClientID: in.ClientID,
 		Channel: in.Channel, Metadata: in.Metadata, Body: in.Body, Timeout: time.Duration(in.Timeout) * time.Millisecond,
 		CacheKey: in.CacheKey, CacheTTL: time.Duration(in.CacheTTL) * time.Second, Span: in.Span, Tags: in.Tags,
 	})
+	if err == nil {
+		tracing.CacheHit(span, resp.CacheHit)
+		tracing.Link(span, resp.Tags)
+		tracing.Fail(span, resp.Error)
+	}
+	tracing.End(span, err)
 	if err != nil {
 		if s.life.Err() != nil && ctx.Err() != nil {
 			return nil, shutdownErr("SendRequest", true)
@@ -55,11 +64,13 @@ func (s *Server) SendResponse(ctx context.Context, in *kubemqpb.Response) (*kube
 	if err := s.authorize(c, auth.Responses, in.ClientID, in.ReplyChannel, auth.Write); err != nil {
 		return nil, statusOf(err)
 	}
+	_, span := s.tr.Respond(ctx, in.ClientID, in.RequestID, in.Tags, len(in.Body))
 	err = s.svc.Requests.Respond(&requests.Response{
 		ClientID: in.ClientID, RequestID: in.RequestID, ReplyChannel: in.ReplyChannel,
 		Metadata: in.Metadata, Body: in.Body, CacheHit: in.CacheHit, Timestamp: in.Timestamp,
 		Executed: in.Executed, Error: in.Error, Span: in.Span, Tags: in.Tags,
 	})
+	tracing.End(span, err)
 	if err != nil {
 		return nil, internalErr(err)
 	}
@@ -94,14 +105,26 @@ func (s *Server) SubscribeToRequests(in *kubemqpb.Subscribe, stream grpc.ServerS
 		if err := check(); err != nil {
 			return err
 		}
-		return stream.Send(&kubemqpb.Request{
+		span := s.tr.Deliver(ctx, tracing.Message{Pattern: requestPattern(kindToPB(r.Kind)), Channel: r.Channel, ID: r.ID,
+			Tags: r.Tags, BodySize: len(r.Body)}, in.ClientID, in.Group)
+		err := stream.Send(&kubemqpb.Request{
 			RequestID: r.ID, RequestTypeData: kindToPB(r.Kind), ClientID: r.ClientID,
 			Channel: r.Channel, Metadata: r.Metadata, Body: r.Body, ReplyChannel: r.ReplyChannel,
 			Timeout: int32(r.Timeout / time.Millisecond), CacheKey: r.CacheKey, CacheTTL: int32(r.CacheTTL / time.Second),
 			Span: r.Span, Tags: r.Tags,
 		})
+		tracing.End(span, err)
+		return err
 	})
 	return statusOf(ended(ctx, err))
+}
+
+// requestPattern names the pattern of a request type for its spans.
+func requestPattern(t kubemqpb.Request_RequestType) string {
+	if t == kubemqpb.Request_Command {
+		return tracing.Commands
+	}
+	return tracing.Queries
 }
 
 // requestResource is what a request of kind k is, for the list ("" for an

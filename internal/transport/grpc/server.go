@@ -38,6 +38,7 @@ import (
 	"github.com/heraldmq/herald/internal/pattern/kmq"
 	"github.com/heraldmq/herald/internal/pattern/queues"
 	"github.com/heraldmq/herald/internal/pattern/requests"
+	"github.com/heraldmq/herald/internal/tracing"
 )
 
 // DefaultMaxMessageSize is the gRPC message limit both ways (100 MiB), as the
@@ -74,6 +75,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer is told about connections, streams and request times.
 	Observer Observer
+	// Tracer records the spans of sends, deliveries and responses; nil
+	// records none.
+	Tracer *tracing.Tracer
 }
 
 // Server is the gRPC front end.
@@ -90,6 +94,7 @@ type Server struct {
 	inprocDone chan struct{} // closed when serving it ended; nil if it never began
 	obs        Observer
 	hs         *health.Server
+	tr         *tracing.Tracer
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -110,7 +115,7 @@ func New(cfg Config, svc Services) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, svc: svc, log: log, guard: cfg.Guard, obs: cfg.Observer}
+	s := &Server{cfg: cfg, svc: svc, log: log, guard: cfg.Guard, obs: cfg.Observer, tr: cfg.Tracer}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}

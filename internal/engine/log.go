@@ -837,27 +837,46 @@ func (l *Log) Search(ctx context.Context, channel string, ok func(*RawMsg) bool)
 // sequence after every message of the channel stored so far (a consumer
 // started there gets only messages stored later).
 func (l *Log) StreamSeqOf(ctx context.Context, channel string, seq uint64) (uint64, error) {
-	// The stream's end is read first: a message of the channel stored
-	// after it has a higher sequence, one stored before it is found below.
-	st, err := l.e.StreamInfo(ctx, l.Stream(channel))
-	if err != nil {
-		return 0, err
-	}
-	m, err := l.Search(ctx, channel, func(m *RawMsg) bool { return m.ChanSeq >= seq })
-	if err != nil || m != nil {
-		if m == nil {
+	for {
+		// The stream's end is read first: a message of the channel stored
+		// after it has a higher sequence, one stored before it is found
+		// below.
+		st, err := l.e.StreamInfo(ctx, l.Stream(channel))
+		if err != nil {
 			return 0, err
 		}
-		return m.Seq, nil
+		m, err := l.Search(ctx, channel, func(m *RawMsg) bool { return m.ChanSeq >= seq })
+		if err != nil {
+			return 0, err
+		}
+		if m != nil {
+			return m.Seq, nil
+		}
+		if streamSeqOfSearched != nil {
+			streamSeqOfSearched()
+		}
+		last, err := l.Last(ctx, channel)
+		if err != nil {
+			return 0, err
+		}
+		if last == nil || last.ChanSeq < seq {
+			after := st.LastSeq + 1
+			if last != nil {
+				after = max(after, last.Seq+1)
+			}
+			return after, nil
+		}
+		// A message at or beyond seq was stored since the search: it must
+		// not be skipped, look again.
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 	}
-	after := st.LastSeq + 1
-	if last, err := l.Last(ctx, channel); err != nil {
-		return 0, err
-	} else if last != nil {
-		after = max(after, last.Seq+1)
-	}
-	return after, nil
 }
+
+// streamSeqOfSearched, when set by a test, runs between StreamSeqOf's
+// search and its look at the channel's last message.
+var streamSeqOfSearched func()
 
 // LastSeqs returns the last number stored of every channel this log stored
 // a message of since it was opened.

@@ -346,6 +346,25 @@ func TestLogStreamSeqOf(t *testing.T) {
 	}
 }
 
+// A message stored while StreamSeqOf looks (after its search, before it
+// reads the channel's last message) is where a reader of the channel from
+// its first message must start, not skipped.
+func TestLogStreamSeqOfRacesAnAppend(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
+	appendWait(t, l, Append{Channel: "noise", Data: []byte("n")})
+	var stored Appended
+	streamSeqOfSearched = func() {
+		streamSeqOfSearched = nil
+		stored = appendWait(t, l, Append{Channel: "s", Data: []byte("x")})
+	}
+	t.Cleanup(func() { streamSeqOfSearched = nil })
+	got, err := l.StreamSeqOf(context.Background(), "s", 1)
+	if err != nil || got != stored.StreamSeq {
+		t.Fatalf("stream seq %d %v, want %d: the first message, stored meanwhile", got, err, stored.StreamSeq)
+	}
+}
+
 func TestLogCountsAndLasts(t *testing.T) {
 	e := open(t)
 	l := openLog(t, e, newMemSeqs(), nil)

@@ -223,12 +223,15 @@ func (r *Registry) Entries(kind string) []Entry {
 	return out
 }
 
-// Marshal returns the counters as JSON and clears the dirty flag; changed
-// reports whether anything was counted since the last call.
+// Marshal returns the counters as JSON and clears the dirty flag, when
+// anything was counted since the last call (changed); otherwise nothing,
+// without the cost of encoding every channel's counters.
 func (r *Registry) Marshal() (data []byte, changed bool) {
-	changed = r.dirty.Swap(false)
+	if !r.dirty.Swap(false) {
+		return nil, false
+	}
 	data, _ = json.Marshal(r.Entries(""))
-	return data, changed
+	return data, true
 }
 
 // Load adds counters saved by Marshal (after a restart).

@@ -421,3 +421,45 @@ func TestEventsFullWildcardIsolation(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsBurstReachesAReadingSubscriber: a burst of events published as
+// fast as the server takes them reaches a subscriber that reads as fast as
+// it can, every one: its backlog absorbs the burst (at a backlog of 1024, a
+// third of such a burst was dropped).
+func TestEventsBurstReachesAReadingSubscriber(t *testing.T) {
+	srv := heraldtest.NewServer(t)
+	c := newClient(t, srv, "burst")
+	ch := uniq("ev.burst")
+	ctx := testCtx(t, 60*time.Second)
+	errCh := make(chan error, 10)
+	sub, err := c.SubscribeToEvents(ctx, ch, "", errCh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := newCollector[*kubemq.Event]()
+	go func() {
+		for {
+			select {
+			case ev := <-sub:
+				got.add(ev)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	sdkEventsReady(t, c, ch, got)
+
+	in := make(chan *kubemq.Event, 1024)
+	go c.StreamEvents(ctx, in, errCh)
+	const n = 10000
+	body := make([]byte, 1024)
+	for range n {
+		in <- c.E().SetChannel(ch).SetBody(body)
+	}
+	got.waitFor(t, 30*time.Second, "the burst", func(evs []*kubemq.Event) bool { return len(sdkReal(evs)) >= n })
+	select {
+	case err := <-errCh:
+		t.Fatalf("stream error: %v", err)
+	default:
+	}
+}

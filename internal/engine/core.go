@@ -69,17 +69,21 @@ func (e *Engine) Subscribe(subject, queue string, fn func(Msg)) (Sub, error) {
 	}
 	// A slow gRPC reader must not make NATS drop the whole connection; the
 	// pattern layer applies its own buffer and drop policy in fn. While fn
-	// blocks, messages wait here: at most pendingMsgs of them (and room
-	// for two of the largest), beyond which they are dropped and counted
-	// (Dropped), so a subscriber that stopped reading costs bounded memory.
-	_ = s.SetPendingLimits(pendingMsgs, 2*DefaultMaxPayload)
+	// blocks, messages wait here: at most SubscriberBacklog of them (and
+	// room for two of the largest), beyond which they are dropped and
+	// counted (Dropped), so a subscriber that stopped reading costs bounded
+	// memory.
+	_ = s.SetPendingLimits(SubscriberBacklog, 2*DefaultMaxPayload)
 	return &Subscription{sub: s}, nil
 }
 
-// pendingMsgs bounds the messages waiting for one subscription's handler:
-// what a subscriber that stopped reading costs, with the pattern's buffer,
-// while its first 2 s wait runs.
-const pendingMsgs = 1024
+// SubscriberBacklog bounds the messages waiting for one subscription's
+// handler: NATS's own default. It absorbs a healthy subscriber's bursts
+// (at 1024, a burst of 10,000 events to a subscriber reading as fast as it
+// could lost a third of them); a subscriber that stopped reading fills it
+// only during its first 2 s wait, after which the pattern drops its events
+// at once.
+const SubscriberBacklog = 65536
 
 // Dropped is how many messages the subscription dropped because its
 // handler did not keep up (beyond its pending limits).

@@ -54,7 +54,7 @@ bench:
 # first failure (the failing input is saved under the package's
 # testdata/fuzz). The targets are found in the sources, so a new Fuzz
 # function is run without changing this file; go test -fuzz takes one
-# target of one package at a time, hence the loops. CI: make fuzz FUZZTIME=15s.
+# target of one package at a time, hence the loops. CI: make fuzz FUZZTIME=5s.
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
 		pkg=$$(dirname $$f); \

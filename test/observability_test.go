@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/heraldmq/herald/server"
@@ -170,6 +171,40 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 			t.Fatalf("%s of the deleted channel %s still exported (%v)", name, q, v)
 		}
 	}
+}
+
+// TestMetricsCountConnections: herald_grpc_connections counts the gRPC
+// connections open, up as clients connect and back as they leave.
+func TestMetricsCountConnections(t *testing.T) {
+	srv := heraldtest.NewServer(t)
+	conns := func() float64 { return metric(scrape(t, srv), "herald_grpc_connections", nil) }
+	base := conns()
+	if base < 0 {
+		t.Fatal("herald_grpc_connections is not exported")
+	}
+	ctx := testCtx(t, 30*time.Second)
+	open := make([]*grpc.ClientConn, 3)
+	for i := range open {
+		open[i] = rawConn(t, srv)
+		if _, err := pb.NewKubemqClient(open[i]).Ping(ctx, &pb.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n := conns(); n != base+3 {
+			return fmt.Errorf("herald_grpc_connections = %v with 3 clients connected, %v before", n, base)
+		}
+		return nil
+	})
+	for _, c := range open {
+		_ = c.Close()
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n := conns(); n != base {
+			return fmt.Errorf("herald_grpc_connections = %v after the 3 clients left, %v before", n, base)
+		}
+		return nil
+	})
 }
 
 // TestMetricsChannelPolicy: with --metrics-channels top:1 only the busiest

@@ -5,7 +5,6 @@ import (
 	"net"
 
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/test/bufconn"
 )
 
 // In-process connections reach the gRPC front through memory, for clients
@@ -19,7 +18,7 @@ const inProcessBuffer = 1 << 20
 // inProcessConn marks a connection accepted from the in-process listener.
 type inProcessConn struct{ net.Conn }
 
-type inProcessListener struct{ *bufconn.Listener }
+type inProcessListener struct{ net.Listener }
 
 func (l inProcessListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
@@ -31,7 +30,7 @@ func (l inProcessListener) Accept() (net.Conn, error) {
 
 // serveInProcess serves the in-process listener until Shutdown.
 func (s *Server) serveInProcess() {
-	_ = s.grpc.Serve(inProcessListener{s.inproc})
+	_ = s.grpc.Serve(inProcessListener{countedListener{s.inproc, s.obs}})
 }
 
 // DialInProcess connects to this server through memory; addr is ignored.

@@ -27,7 +27,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	grpcstats "google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
@@ -128,7 +127,6 @@ func New(cfg Config, svc Services) *Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 3 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.unaryGate),
 		grpc.ChainStreamInterceptor(s.streamGate),
-		grpc.StatsHandler(connCounter{s.obs}),
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(inProcessCreds{credentials.NewTLS(cfg.TLS)}))
@@ -182,7 +180,7 @@ func (s *Server) Serve(lis net.Listener) error {
 			s.serveInProcess()
 		}()
 	})
-	return s.grpc.Serve(lis)
+	return s.grpc.Serve(countedListener{lis, s.obs})
 }
 
 // Shutdown refuses new calls with Error 409, ends subscriptions and streams,
@@ -384,29 +382,29 @@ func (nopObserver) ObserveRequest(string, string, time.Duration) {}
 func (nopObserver) Connected() func()                            { return func() {} }
 func (nopObserver) StreamOpened(string) func()                   { return func() {} }
 
-// connCounter tells the observer about connections.
-type connCounter struct{ obs Observer }
-
-type connDoneKey struct{}
-
-func (c connCounter) TagConn(ctx context.Context, _ *grpcstats.ConnTagInfo) context.Context {
-	return context.WithValue(ctx, connDoneKey{}, new(func()))
+// countedListener tells the observer about the connections it accepts,
+// each from its acceptance until it is closed. (A gRPC stats handler would
+// see them too, but costs some ten allocations on every call.)
+type countedListener struct {
+	net.Listener
+	obs Observer
 }
 
-func (c connCounter) HandleConn(ctx context.Context, st grpcstats.ConnStats) {
-	done, _ := ctx.Value(connDoneKey{}).(*func())
-	if done == nil {
-		return
+func (l countedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
-	switch st.(type) {
-	case *grpcstats.ConnBegin:
-		*done = c.obs.Connected()
-	case *grpcstats.ConnEnd:
-		if *done != nil {
-			(*done)()
-		}
-	}
+	return &countedConn{Conn: c, done: l.obs.Connected()}, nil
 }
 
-func (connCounter) TagRPC(ctx context.Context, _ *grpcstats.RPCTagInfo) context.Context { return ctx }
-func (connCounter) HandleRPC(context.Context, grpcstats.RPCStats)                       {}
+type countedConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.done)
+	return c.Conn.Close()
+}

@@ -423,10 +423,13 @@ func (sh *shard) run() {
 		select {
 		case op := <-inC:
 			sh.handle(op)
+			sh.drainIn()
 		case ack := <-okC:
 			sh.acked(ack, nil)
+			sh.drainAcks()
 		case err := <-errC:
 			sh.acked(nil, err)
+			sh.drainAcks()
 		case r := <-sh.resv:
 			sh.reserved(r)
 		case <-sh.log.stop:
@@ -435,6 +438,35 @@ func (sh *shard) run() {
 		}
 		if sh.resyncing && len(sh.queue) == 0 {
 			sh.resync()
+		}
+	}
+}
+
+// drainIn handles the appends already waiting, as run would one select
+// at a time: a batch costs the writer one wake-up, not one per message.
+func (sh *shard) drainIn() {
+	for !sh.resyncing && len(sh.queue) < maxInflight {
+		select {
+		case op := <-sh.in:
+			sh.handle(op)
+		default:
+			return
+		}
+	}
+}
+
+// drainAcks takes the acknowledgements already in, in order, as run would
+// one select at a time.
+func (sh *shard) drainAcks() {
+	for len(sh.queue) > 0 && !sh.resyncing {
+		f := sh.queue[0].fut
+		select {
+		case ack := <-f.Ok():
+			sh.acked(ack, nil)
+		case err := <-f.Err():
+			sh.acked(nil, err)
+		default:
+			return
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	pb "github.com/kubemq-io/protobuf/go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/heraldmq/herald/internal/engine"
 	"github.com/heraldmq/herald/server"
 	"github.com/heraldmq/herald/server/heraldtest"
 )
@@ -515,5 +518,51 @@ func TestEventsStoreRestartReturnsUnsentEventsFirst(t *testing.T) {
 			t.Fatalf("after %d came %d (resumed at %d)", last, ev.Sequence, first)
 		}
 		last = ev.Sequence
+	}
+}
+
+// TestEventsStoreSubscriptionRecoversALostDelivery: when a delivery is lost
+// between the engine and a subscription's reader (the client library drops
+// what arrives while its buffer is full), the subscription reads again
+// from the first event it has not handed out: every event arrives once, in
+// order, without waiting out the 30 s ack wait for the lost one.
+func TestEventsStoreSubscriptionRecoversALostDelivery(t *testing.T) {
+	srv := heraldtest.NewServer(t)
+	c := newClient(t, srv, "es-lost")
+	ch := uniq("es.lost")
+	ctx := testCtx(t, 30*time.Second)
+	for i := 1; i <= 6; i++ {
+		if res, err := c.ES().SetChannel(ch).SetBody([]byte(fmt.Sprint(i))).Send(ctx); err != nil || !res.Sent {
+			t.Fatalf("send %d: %v %+v", i, err, res)
+		}
+	}
+	var lost atomic.Bool
+	t.Cleanup(engine.LoseDeliveries(func(m *engine.StoredMsg) bool {
+		return strings.HasSuffix(m.Subject, "."+ch) && m.ChanSeq == 3 && lost.CompareAndSwap(false, true)
+	}))
+	errCh := make(chan error, 4)
+	sub, err := c.SubscribeToEventsStore(ctx, ch, "", errCh, kubemq.StartFromFirstEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := uint64(1); want <= 6; want++ {
+		select {
+		case ev := <-sub:
+			if ev.Sequence != want || string(ev.Body) != fmt.Sprint(want) {
+				t.Fatalf("got event %d %q, want %d", ev.Sequence, ev.Body, want)
+			}
+		case err := <-errCh:
+			t.Fatal(err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waited 10 s for event %d (the ack wait is 30 s)", want)
+		}
+	}
+	if !lost.Load() {
+		t.Fatal("no delivery was lost: the test tested nothing")
+	}
+	select {
+	case ev := <-sub:
+		t.Fatalf("event %d once more", ev.Sequence)
+	case <-time.After(300 * time.Millisecond): // nothing more may come
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -169,10 +170,34 @@ type Reader struct {
 	exclusive bool            // an exclusive durable: Close gives nothing back
 	acked     string          // reply subject of the last Ack not yet confirmed
 	returned  []jetstream.Msg // Return calls, applied by Close
+	// sole: this reader receives every delivery of its consumer (not a
+	// durable shared with others), whose numbers then follow each other;
+	// delivered is the number of the last one.
+	sole      bool
+	delivered uint64
 }
 
 // ErrReaderClosed is returned by Next after Close or when the consumer vanished.
 var ErrReaderClosed = errors.New("engine: reader closed")
+
+// ErrReaderGap is returned by Next when a delivery of the reader's own
+// consumer never reached it (the client library drops what arrives while
+// its buffer is full): the message would come again only after the ack
+// wait, out of order. Close the reader and open a new one from the last
+// message handed out.
+var ErrReaderGap = errors.New("engine: a delivery was lost on the way to the reader")
+
+// lostDelivery, set by tests (LoseDeliveries), makes Next lose the
+// deliveries it returns true for, as a full client buffer does.
+var lostDelivery atomic.Pointer[func(*StoredMsg) bool]
+
+// LoseDeliveries is for tests: until restore is called, readers lose the
+// deliveries lose returns true for, as when the client library's buffer is
+// full.
+func LoseDeliveries(lose func(*StoredMsg) bool) (restore func()) {
+	lostDelivery.Store(&lose)
+	return func() { lostDelivery.Store(nil) }
+}
 
 // OpenReader attaches to (or creates) the consumer of spec on stream and starts
 // pulling. For a durable that already exists the spec's start is ignored.
@@ -203,7 +228,7 @@ func (e *Engine) OpenReader(ctx context.Context, stream string, spec ConsumerSpe
 	if err != nil {
 		return nil, fmt.Errorf("engine: pull from %s: %w", stream, mapJSErr(err))
 	}
-	r := &Reader{e: e, stream: stream, it: it, exclusive: spec.Exclusive && spec.Durable != ""}
+	r := &Reader{e: e, stream: stream, it: it, exclusive: spec.Exclusive && spec.Durable != "", sole: spec.Durable == "" || spec.Exclusive}
 	if spec.Durable == "" {
 		r.ephemeral = cons.CachedInfo().Name
 	}
@@ -230,7 +255,17 @@ func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 		if err != nil {
 			continue // not a JetStream message; cannot happen on a pull subscription
 		}
-		return newStored(m, md, r), nil
+		sm := newStored(m, md, r)
+		if lose := lostDelivery.Load(); lose != nil && (*lose)(sm) {
+			continue
+		}
+		if r.sole {
+			if d := md.Sequence.Consumer; r.delivered != 0 && d != r.delivered+1 {
+				return nil, fmt.Errorf("%w: delivery %d after %d", ErrReaderGap, d, r.delivered)
+			}
+			r.delivered = md.Sequence.Consumer
+		}
+		return sm, nil
 	}
 }
 

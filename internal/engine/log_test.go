@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -390,5 +391,49 @@ func TestLogCountsAndLasts(t *testing.T) {
 		if counts[ch] != uint64(c+1) || lasts[ch].ChanSeq != uint64(c+1) {
 			t.Fatalf("%s: count %d, last %+v", ch, counts[ch], lasts[ch])
 		}
+	}
+}
+
+// TestReaderReportsALostDelivery: when a delivery of a reader's own
+// consumer never reaches it (as when the client library's buffer is full),
+// Next says so at the next delivery instead of handing out the messages
+// after it (the lost one would come back only after the ack wait, out of
+// order); a reader of a durable shared with others cannot tell and does not.
+func TestReaderReportsALostDelivery(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
+	for i := range 6 {
+		appendWait(t, l, Append{Channel: "g", Data: []byte(fmt.Sprint(i))})
+	}
+	t.Cleanup(LoseDeliveries(func(m *StoredMsg) bool { return m.ChanSeq == 3 && m.NumDelivered == 1 }))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start, err := l.StreamSeqOf(ctx, "g", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(spec ConsumerSpec) (got []uint64, err error) {
+		rd, err := l.OpenReader(ctx, "g", spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.Close()
+		for len(got) < 5 {
+			m, err := rd.Next(ctx)
+			if err != nil {
+				return got, err
+			}
+			got = append(got, m.ChanSeq)
+			_ = m.Ack()
+		}
+		return got, nil
+	}
+	got, err := read(ConsumerSpec{Deliver: DeliverByStartSeq, StartSeq: start, AckWait: time.Minute})
+	if !errors.Is(err, ErrReaderGap) || !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("own consumer: read %v, then %v; want 1 2, then ErrReaderGap", got, err)
+	}
+	got, err = read(ConsumerSpec{Durable: "shared", Deliver: DeliverByStartSeq, StartSeq: start, AckWait: time.Minute})
+	if err != nil || !slices.Equal(got, []uint64{1, 2, 4, 5, 6}) {
+		t.Fatalf("shared durable: read %v, %v; want 1 2 4 5 6 (the gap is another reader's delivery as far as it knows)", got, err)
 	}
 }

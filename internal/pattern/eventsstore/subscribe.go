@@ -88,6 +88,12 @@ func (s *Service) Subscribe(ctx context.Context, sub *Subscription, send func(*R
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, engine.ErrReaderGap) {
+			// A delivery was lost on the way: read again from the first
+			// event not handed out, in order, rather than wait for it.
+			s.logg.Warn("events store subscription lost a delivery; reading again from where it was", "channel", sub.Channel, "client_id", sub.ClientID, "sequence", next)
+			continue
+		}
 		switch cause := context.Cause(signal); {
 		case errors.Is(cause, errRemoved):
 			return fmtRemoved(sub.Channel)

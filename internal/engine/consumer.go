@@ -166,7 +166,16 @@ type Reader struct {
 	e         *Engine
 	stream    string
 	ephemeral string
-	it        jetstream.MessagesContext
+	// The pull runs as a callback subscription: nats.go's iterator
+	// (Messages) hands messages over through a buffer of the pull's size
+	// and drops what arrives while it is full ("slow consumer"), losing a
+	// delivery now and then under load; a callback has no such buffer.
+	// The callback hands each message to Next through msgs (a pull's
+	// worth), waiting while it is full until Next takes one or quit closes.
+	cc   jetstream.ConsumeContext
+	msgs chan jetstream.Msg
+	errs chan error // the pull's terminal error, if any
+	quit chan struct{}
 	exclusive bool            // an exclusive durable: Close gives nothing back
 	acked     string          // reply subject of the last Ack not yet confirmed
 	returned  []jetstream.Msg // Return calls, applied by Close
@@ -224,11 +233,21 @@ func (e *Engine) OpenReader(ctx context.Context, stream string, spec ConsumerSpe
 	if err != nil {
 		return nil, fmt.Errorf("engine: consumer on %s: %w", stream, mapJSErr(err))
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(256, 16<<20), jetstream.WithMessagesErrOnMissingHeartbeat(false))
+	r := &Reader{e: e, stream: stream, exclusive: spec.Exclusive && spec.Durable != "", sole: spec.Durable == "" || spec.Exclusive,
+		msgs: make(chan jetstream.Msg, readerPull), errs: make(chan error, 1), quit: make(chan struct{})}
+	r.cc, err = cons.Consume(r.hand, jetstream.PullMaxMessagesWithBytesLimit(readerPull, 16<<20),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				select {
+				case r.errs <- err:
+				default:
+				}
+			}
+			// Missed heartbeats and the like: the pull is issued again.
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("engine: pull from %s: %w", stream, mapJSErr(err))
 	}
-	r := &Reader{e: e, stream: stream, it: it, exclusive: spec.Exclusive && spec.Durable != "", sole: spec.Durable == "" || spec.Exclusive}
 	if spec.Durable == "" {
 		r.ephemeral = cons.CachedInfo().Name
 	}
@@ -238,18 +257,15 @@ func (e *Engine) OpenReader(ctx context.Context, stream string, spec ConsumerSpe
 // Next blocks until a message arrives, ctx ends or the reader is closed.
 func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 	for {
-		m, err := r.it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-				return nil, ErrReaderClosed
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if errors.Is(err, jetstream.ErrNoHeartbeat) {
-				continue
-			}
-			return nil, mapJSErr(err)
+		var m jetstream.Msg
+		select {
+		case m = <-r.msgs:
+		case <-r.errs:
+			return nil, ErrReaderClosed
+		case <-r.cc.Closed():
+			return nil, ErrReaderClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 		md, err := m.Metadata()
 		if err != nil {
@@ -269,6 +285,18 @@ func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 	}
 }
 
+// readerPull is how many messages a Reader asks for at a time.
+const readerPull = 256
+
+// hand gives m to Next, or drops it once the Reader closes (it is then
+// delivered again after the ack wait, or goes with its ephemeral consumer).
+func (r *Reader) hand(m jetstream.Msg) {
+	select {
+	case r.msgs <- m:
+	case <-r.quit:
+	}
+}
+
 // closeDrainWait bounds how long Close waits for the messages the server
 // sent before it saw the pull end.
 const closeDrainWait = 5 * time.Second
@@ -285,7 +313,8 @@ const closeDrainWait = 5 * time.Second
 func (r *Reader) Close() {
 	var back []jetstream.Msg
 	if r.ephemeral != "" {
-		r.it.Stop() // the consumer is deleted below
+		close(r.quit) // a message being handed over is dropped:
+		r.cc.Stop()   // the consumer is deleted below
 	} else {
 		// The drain ends when the server has seen the pull end and the
 		// messages it sent before have arrived. (Deliveries still queued in
@@ -293,14 +322,23 @@ func (r *Reader) Close() {
 		// durable waits for it too: a pull the server still serves would
 		// take messages stored after Close, and the next reader, opened
 		// when none was pending, would start behind them.
-		deadline := time.Now().Add(closeDrainWait)
-		r.it.Drain()
-		for wait := closeDrainWait; wait > 0; wait = time.Until(deadline) {
-			m, err := r.it.Next(jetstream.NextMaxWait(wait))
-			if err != nil {
-				break
+		r.cc.Drain()
+		t := time.NewTimer(closeDrainWait)
+	drain:
+		for {
+			select {
+			case m := <-r.msgs:
+				back = append(back, m)
+			case <-r.cc.Closed():
+				break drain
+			case <-t.C:
+				break drain
 			}
-			back = append(back, m)
+		}
+		t.Stop()
+		close(r.quit)
+		for len(r.msgs) > 0 {
+			back = append(back, <-r.msgs)
 		}
 		if r.exclusive {
 			back = nil // it resumes at its ack floor

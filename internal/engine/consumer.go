@@ -172,10 +172,10 @@ type Reader struct {
 	// delivery now and then under load; a callback has no such buffer.
 	// The callback hands each message to Next through msgs (a pull's
 	// worth), waiting while it is full until Next takes one or quit closes.
-	cc   jetstream.ConsumeContext
-	msgs chan jetstream.Msg
-	errs chan error // the pull's terminal error, if any
-	quit chan struct{}
+	cc        jetstream.ConsumeContext
+	msgs      chan jetstream.Msg
+	errs      chan error // the pull's terminal error, if any
+	quit      chan struct{}
 	exclusive bool            // an exclusive durable: Close gives nothing back
 	acked     string          // reply subject of the last Ack not yet confirmed
 	returned  []jetstream.Msg // Return calls, applied by Close

@@ -173,6 +173,7 @@ type Reader struct {
 	// The callback hands each message to Next through msgs (a pull's
 	// worth), waiting while it is full until Next takes one or quit closes.
 	cc        jetstream.ConsumeContext
+	closed    <-chan struct{} // cc.Closed(), taken once: it locks twice a call
 	msgs      chan jetstream.Msg
 	errs      chan error // the pull's terminal error, if any
 	quit      chan struct{}
@@ -248,6 +249,7 @@ func (e *Engine) OpenReader(ctx context.Context, stream string, spec ConsumerSpe
 	if err != nil {
 		return nil, fmt.Errorf("engine: pull from %s: %w", stream, mapJSErr(err))
 	}
+	r.closed = r.cc.Closed()
 	if spec.Durable == "" {
 		r.ephemeral = cons.CachedInfo().Name
 	}
@@ -262,7 +264,7 @@ func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 		case m = <-r.msgs:
 		case <-r.errs:
 			return nil, ErrReaderClosed
-		case <-r.cc.Closed():
+		case <-r.closed:
 			return nil, ErrReaderClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -329,7 +331,7 @@ func (r *Reader) Close() {
 			select {
 			case m := <-r.msgs:
 				back = append(back, m)
-			case <-r.cc.Closed():
+			case <-r.closed:
 				break drain
 			case <-t.C:
 				break drain

@@ -112,6 +112,27 @@ func wantChild(t *testing.T, child sdktrace.ReadOnlySpan, parent trace.SpanConte
 	}
 }
 
+// inTraceOf matches the spans of root's trace.
+func inTraceOf(root trace.Span) func(sdktrace.ReadOnlySpan) bool {
+	id := root.SpanContext().TraceID()
+	return func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == id }
+}
+
+// rejectNext takes the next message of ch in a queues_stream transaction
+// and rejects it.
+func rejectNext(t *testing.T, ctx context.Context, c *heraldclient.Client, ch string) {
+	t.Helper()
+	sqm := c.SQM().SetChannel(ch)
+	defer sqm.Close()
+	m, err := sqm.Next(ctx, 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reject(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // traceparentOf is the span context a traceparent tag names.
 func traceparentOf(tags map[string]string) trace.SpanContext {
 	return trace.SpanContextFromContext(heraldclient.ContextFromTags(context.Background(), tags))
@@ -145,7 +166,7 @@ func TestTracingQueryRoundTripIsOneTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	trID := root.SpanContext().TraceID()
-	inTrace := func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == trID }
+	inTrace := inTraceOf(root)
 
 	clientSend := tr.span(t, "send "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && s.SpanKind() == trace.SpanKindProducer })
 	serverSend := tr.span(t, "send "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && s.SpanKind() == trace.SpanKindServer })
@@ -255,8 +276,7 @@ func TestTracingQueueSendReceiveAndSettleIsOneTrace(t *testing.T) {
 		t.Fatalf("receive: %v %v", err, rr)
 	}
 	got := rr.Messages[0]
-	trID := root.SpanContext().TraceID()
-	inTrace := func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == trID }
+	inTrace := inTraceOf(root)
 
 	clientSend := tr.span(t, "send "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && s.SpanKind() == trace.SpanKindProducer })
 	serverSend := tr.span(t, "send "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && s.SpanKind() == trace.SpanKindServer })
@@ -291,19 +311,10 @@ func TestTracingQueueStreamRejectAndPollNAckSettleInTheTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	root.End()
-	trID := root.SpanContext().TraceID()
-	inTrace := func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == trID }
+	inTrace := inTraceOf(root)
 
 	// A transaction rejects it: back at the tail, stored again in its trace.
-	sqm := c.SQM().SetChannel(ch)
-	m, err := sqm.Next(ctx, 10, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Reject(); err != nil {
-		t.Fatal(err)
-	}
-	sqm.Close()
+	rejectNext(t, ctx, c, ch)
 	reject := tr.span(t, "settle "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && attrOf(s, "herald.settle.action") == "reject" })
 	tr.span(t, "store "+ch, func(s sdktrace.ReadOnlySpan) bool {
 		return inTrace(s) && s.Parent().SpanID() == reject.SpanContext().SpanID()
@@ -397,7 +408,7 @@ func TestTracingEventsDeliveriesCarryTheTrace(t *testing.T) {
 			t.Errorf("delivered traceparent %v, want the publisher's span", sc)
 		}
 	}
-	inTrace := func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == root.SpanContext().TraceID() }
+	inTrace := inTraceOf(root)
 	tr.span(t, "deliver "+ch, func(s sdktrace.ReadOnlySpan) bool {
 		return inTrace(s) && attrOf(s, "messaging.consumer.group.name") == "g1"
 	})
@@ -432,8 +443,7 @@ func TestTracingEventsStoreDeliveryCarriesTheTrace(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no event")
 	}
-	trID := root.SpanContext().TraceID()
-	inTrace := func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == trID }
+	inTrace := inTraceOf(root)
 	clientSend := tr.span(t, "send "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && s.SpanKind() == trace.SpanKindProducer })
 	serverSend := tr.span(t, "send "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && s.SpanKind() == trace.SpanKindServer })
 	wantChild(t, tr.span(t, "store "+ch, inTrace), serverSend.SpanContext())
@@ -671,17 +681,8 @@ func TestTracingDeadLetterAndExpirySettleInTheTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	root.End()
-	trID := root.SpanContext().TraceID()
-	inTrace := func(s sdktrace.ReadOnlySpan) bool { return s.SpanContext().TraceID() == trID }
-	sqm := c.SQM().SetChannel(ch)
-	m, err := sqm.Next(ctx, 10, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Reject(); err != nil {
-		t.Fatal(err)
-	}
-	sqm.Close()
+	inTrace := inTraceOf(root)
+	rejectNext(t, ctx, c, ch)
 	reject := tr.span(t, "settle "+ch, func(s sdktrace.ReadOnlySpan) bool { return inTrace(s) && attrOf(s, "herald.settle.action") == "reject" })
 	wantChild(t, tr.span(t, "store "+dlq, inTrace), reject.SpanContext())
 	rr, err := c.RQM().SetChannel(dlq).SetMaxNumberOfMessages(1).SetWaitTimeSeconds(2).Send(ctx)

@@ -43,6 +43,10 @@ type Log struct {
 	wg     sync.WaitGroup
 	stop   chan struct{}
 	once   sync.Once
+	// closeMu is held (read) by every hand-over to a writer, so that Close
+	// stops the writers only after the last one: none is left behind.
+	closeMu sync.RWMutex
+	closed  bool
 }
 
 // Headers of the messages Herald's logs store.
@@ -153,7 +157,12 @@ func (l *Log) spec(sh *shard) StreamSpec {
 // returns the last number used of every channel they touched, for the
 // SeqStore to keep as the floor of a clean restart.
 func (l *Log) Close() map[string]uint64 {
-	l.once.Do(func() { close(l.stop) })
+	l.once.Do(func() {
+		l.closeMu.Lock()
+		l.closed = true
+		l.closeMu.Unlock()
+		close(l.stop)
+	})
 	l.wg.Wait()
 	out := map[string]uint64{}
 	for _, sh := range l.shards {
@@ -219,14 +228,11 @@ type Pending interface {
 	Wait(ctx context.Context) (Appended, error)
 }
 
-// AppendFuture is the pending result of an append.
-type AppendFuture struct{ op *appendOp }
-
 // Wait blocks until the message is stored or failed, or ctx ends.
-func (f *AppendFuture) Wait(ctx context.Context) (Appended, error) {
+func (op *appendOp) Wait(ctx context.Context) (Appended, error) {
 	select {
-	case <-f.op.done:
-		return f.op.res, f.op.err
+	case <-op.done:
+		return op.res, op.err
 	case <-ctx.Done():
 		return Appended{}, ctx.Err()
 	}
@@ -235,35 +241,82 @@ func (f *AppendFuture) Wait(ctx context.Context) (Appended, error) {
 // Append hands a message to its shard's writer; many can be in flight.
 // Appends to one channel are stored in the order of the calls.
 func (l *Log) Append(ctx context.Context, a Append) Pending {
+	op, sh := l.prepare(ctx, a)
+	if sh != nil {
+		l.submit(ctx, sh, op)
+	}
+	return op
+}
+
+// AppendBatch appends every message of as, as Append would one after
+// another, but hands each shard's part of the batch to its writer at once.
+func (l *Log) AppendBatch(ctx context.Context, as []Append) []Pending {
+	out := make([]Pending, len(as))
+	heads := make([]*appendOp, len(l.shards))
+	tails := make([]*appendOp, len(l.shards))
+	for i, a := range as {
+		op, sh := l.prepare(ctx, a)
+		out[i] = op
+		if sh == nil {
+			continue
+		}
+		if heads[sh.idx] == nil {
+			heads[sh.idx] = op
+		} else {
+			tails[sh.idx].more = op
+		}
+		tails[sh.idx] = op
+	}
+	for i, op := range heads {
+		if op != nil {
+			l.submit(ctx, l.shards[i], op)
+		}
+	}
+	return out
+}
+
+// prepare makes the operation of an append and returns the shard to hand
+// it to, or no shard when it failed already.
+func (l *Log) prepare(ctx context.Context, a Append) (*appendOp, *shard) {
 	op := &appendOp{kind: opAppend, a: a, done: make(chan struct{})}
 	if len(a.Data) > MaxStoredRecord {
 		op.finish(Appended{}, fmt.Errorf("%w: %d bytes, stored messages are limited to %d", ErrPayloadTooLarge, len(a.Data), MaxStoredRecord))
-		return &AppendFuture{op}
+		return op, nil
 	}
 	if err := l.e.space.check(len(a.Data)); err != nil {
 		op.finish(Appended{}, err)
-		return &AppendFuture{op}
+		return op, nil
 	}
 	sh := l.shard(a.Channel)
 	if !sh.isLoaded(a.Channel) {
 		p, err := l.prime(ctx, sh, a.Channel)
 		if err != nil {
 			op.finish(Appended{}, err)
-			return &AppendFuture{op}
+			return op, nil
 		}
 		op.prime = p
 	}
-	l.submit(ctx, sh, op)
-	return &AppendFuture{op}
+	return op, sh
 }
 
+// submit hands op (and the ops chained to it by more) to the writer.
 func (l *Log) submit(ctx context.Context, sh *shard, op *appendOp) {
-	select {
-	case sh.in <- op:
-	case <-l.stop:
-		op.finish(Appended{}, ErrClosed)
-	case <-ctx.Done():
-		op.finish(Appended{}, ctx.Err())
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	err := ErrClosed
+	if !l.closed {
+		select {
+		case sh.in <- op:
+			return
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	for op != nil {
+		next := op.more
+		op.more = nil
+		op.finish(Appended{}, err)
+		op = next
 	}
 }
 
@@ -290,7 +343,7 @@ func (l *Log) control(ctx context.Context, kind opKind, channel string) error {
 		op.prime = p
 	}
 	l.submit(ctx, sh, op)
-	_, err := (&AppendFuture{op}).Wait(ctx)
+	_, err := op.Wait(ctx)
 	return err
 }
 
@@ -323,14 +376,25 @@ const (
 	opForget
 )
 
+// An appendOp is one append (or seal, or forget) from its hand-over to
+// the writer until it is finished; it is the Pending of an append.
 type appendOp struct {
 	kind     opKind
 	accepted bool // published once: a retry, which a later Seal does not refuse
 	a        Append
 	prime    *chanState // the channel's state when the writer does not know it yet
+	more     *appendOp  // the next op of a batch handed over with this one
 	done     chan struct{}
 	res      Appended
 	err      error
+
+	// Set by the writer while the append is published and not yet
+	// acknowledged.
+	st        *chanState
+	fut       jetstream.PubAckFuture
+	streamSeq uint64 // predicted
+	chanSeq   uint64
+	prevSeq   uint64 // the channel's last number before this append
 }
 
 func (op *appendOp) finish(res Appended, err error) {
@@ -341,6 +405,7 @@ func (op *appendOp) finish(res Appended, err error) {
 // chanState is a writer's state of one channel.
 type chanState struct {
 	channel   string
+	subject   string
 	seq       uint64 // last number handed out
 	reserved  uint64 // durable bound of the numbers handed out
 	reserving uint64 // a reservation up to this is being written (0: none)
@@ -348,15 +413,6 @@ type chanState struct {
 	sealed    bool
 	inflight  int
 	waiters   []*appendOp // seals waiting for inflight to reach 0
-}
-
-type inflight struct {
-	op        *appendOp
-	st        *chanState
-	fut       jetstream.PubAckFuture
-	streamSeq uint64 // predicted
-	chanSeq   uint64
-	prevSeq   uint64 // the channel's last number before this append
 }
 
 type resvResult struct {
@@ -377,7 +433,7 @@ type shard struct {
 	// Owned by the writer goroutine.
 	next      uint64 // the stream sequence the next stored message gets
 	chans     map[string]*chanState
-	queue     []*inflight
+	queue     []*appendOp // published, awaiting their acks, in order
 	resyncing bool
 	retry     []*appendOp
 	pending   map[*chanState]struct{} // channels with a reservation in flight
@@ -388,7 +444,8 @@ type shard struct {
 	committed map[string]uint64
 }
 
-// maxInflight bounds the appends of one shard awaiting their ack.
+// maxInflight bounds the appends of one shard awaiting their ack (a batch
+// taken in may go over by its own length).
 const maxInflight = 1024
 
 func (sh *shard) isLoaded(ch string) bool {
@@ -422,7 +479,7 @@ func (sh *shard) run() {
 		}
 		select {
 		case op := <-inC:
-			sh.handle(op)
+			sh.handleAll(op)
 			sh.drainIn()
 		case ack := <-okC:
 			sh.acked(ack, nil)
@@ -448,10 +505,20 @@ func (sh *shard) drainIn() {
 	for !sh.resyncing && len(sh.queue) < maxInflight {
 		select {
 		case op := <-sh.in:
-			sh.handle(op)
+			sh.handleAll(op)
 		default:
 			return
 		}
+	}
+}
+
+// handleAll handles op and the ops of its batch, in order.
+func (sh *shard) handleAll(op *appendOp) {
+	for op != nil {
+		next := op.more
+		op.more = nil
+		sh.handle(op)
+		op = next
 	}
 }
 
@@ -476,7 +543,7 @@ func (sh *shard) shutdown() {
 	for {
 		select {
 		case op := <-sh.in:
-			sh.handle(op)
+			sh.handleAll(op)
 			continue
 		default:
 		}
@@ -511,8 +578,8 @@ func (sh *shard) shutdown() {
 
 // failAll fails whatever still waits: in flight, parked, to retry.
 func (sh *shard) failAll(err error) {
-	for _, f := range sh.queue {
-		f.op.finish(Appended{}, err)
+	for _, op := range sh.queue {
+		op.finish(Appended{}, err)
 	}
 	sh.queue = nil
 	for _, op := range sh.retry {
@@ -539,7 +606,7 @@ func (sh *shard) state(op *appendOp) *chanState {
 		if st == nil {
 			st = &chanState{}
 		}
-		st.channel = ch
+		st.channel, st.subject = ch, sh.prefix+ch
 		sh.chans[ch] = st
 		sh.setLoaded(ch, true)
 	}
@@ -643,14 +710,27 @@ func (sh *shard) publish(op *appendOp, st *chanState) {
 	}
 	prevSeq := st.seq
 	st.seq = cs
-	m := &nats.Msg{Subject: sh.prefix + op.a.Channel, Data: op.a.Data, Header: make(nats.Header, len(op.a.Header)+3)}
+	m := &nats.Msg{Subject: st.subject, Data: op.a.Data, Header: make(nats.Header, len(op.a.Header)+3)}
 	for k, v := range op.a.Header {
 		m.Header.Set(k, v)
 	}
-	m.Header.Set(SeqHeader, strconv.FormatUint(cs, 10))
-	m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(sh.next-1, 10))
+	// The values of the three headers Herald sets are cut from one string
+	// and their slices from one array: two allocations, not six.
+	var buf [128]byte
+	b := strconv.AppendUint(buf[:0], cs, 10)
+	i := len(b)
+	b = strconv.AppendUint(b, sh.next-1, 10)
+	j := len(b)
 	if op.a.MsgID != "" {
-		m.Header.Set(jetstream.MsgIDHeader, scopedID(op.a.Channel, op.a.MsgID))
+		b = appendScopedID(b, op.a.Channel, op.a.MsgID)
+	}
+	str := string(b)
+	vals := [3]string{str[:i], str[i:j], str[j:]}
+	vs := vals[:]
+	m.Header[SeqHeader] = vs[0:1:1]
+	m.Header[jetstream.ExpectedLastSeqHeader] = vs[1:2:2]
+	if op.a.MsgID != "" {
+		m.Header[jetstream.MsgIDHeader] = vs[2:3:3]
 	}
 	fut, err := sh.log.e.js.PublishMsgAsync(m)
 	if err != nil {
@@ -659,7 +739,8 @@ func (sh *shard) publish(op *appendOp, st *chanState) {
 		return
 	}
 	op.accepted = true
-	sh.queue = append(sh.queue, &inflight{op: op, st: st, fut: fut, streamSeq: sh.next, chanSeq: cs, prevSeq: prevSeq})
+	op.st, op.fut, op.streamSeq, op.chanSeq, op.prevSeq = st, fut, sh.next, cs, prevSeq
+	sh.queue = append(sh.queue, op)
 	sh.next++
 	st.inflight++
 	if st.reserving == 0 && st.seq+ReserveStep/2 > st.reserved {
@@ -667,9 +748,13 @@ func (sh *shard) publish(op *appendOp, st *chanState) {
 	}
 }
 
-// scopedID makes a deduplication id unique per channel.
-func scopedID(channel, id string) string {
-	return strconv.Itoa(len(channel)) + ":" + channel + ":" + dedupID(id)
+// appendScopedID appends a deduplication id made unique per channel.
+func appendScopedID(b []byte, channel, id string) []byte {
+	b = strconv.AppendInt(b, int64(len(channel)), 10)
+	b = append(b, ':')
+	b = append(b, channel...)
+	b = append(b, ':')
+	return append(b, dedupID(id)...)
 }
 
 // maxDedupID is the longest deduplication id kept as it is; longer ones
@@ -698,10 +783,11 @@ func (sh *shard) acked(ack *jetstream.PubAck, err error) {
 	sh.queue[0] = nil
 	sh.queue = sh.queue[1:]
 	st := f.st
+	f.st, f.fut = nil, nil
 	st.inflight--
 	switch {
 	case err == nil && !ack.Duplicate:
-		f.op.finish(Appended{Seq: f.chanSeq, StreamSeq: ack.Sequence}, nil)
+		f.finish(Appended{Seq: f.chanSeq, StreamSeq: ack.Sequence}, nil)
 		sh.loadedMu.Lock()
 		sh.committed[st.channel] = max(sh.committed[st.channel], f.chanSeq)
 		sh.loadedMu.Unlock()
@@ -721,18 +807,18 @@ func (sh *shard) acked(ack *jetstream.PubAck, err error) {
 		sh.log.e.log.Warn("a message was written into a log shard behind Herald's back; a channel's order may have changed",
 			"stream", sh.stream, "channel", st.channel)
 	case err == nil: // a duplicate: nothing stored, the number is free again
-		f.op.finish(Appended{StreamSeq: ack.Sequence, Duplicate: true}, nil)
-		sh.rollback(f)
+		f.finish(Appended{StreamSeq: ack.Sequence, Duplicate: true}, nil)
+		sh.rollback(f, st)
 		sh.resyncing = true
 	case isWrongLastSeq(err) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders):
 		// Not stored because an earlier one was not (or the stream is
 		// gone, or someone else wrote to it): send it again after resync.
-		sh.rollback(f)
-		sh.retry = append(sh.retry, f.op)
+		sh.rollback(f, st)
+		sh.retry = append(sh.retry, f)
 		sh.resyncing = true
 	default:
-		sh.rollback(f)
-		f.op.finish(Appended{}, mapJSErr(err))
+		sh.rollback(f, st)
+		f.finish(Appended{}, mapJSErr(err))
 		sh.resyncing = true
 	}
 	if !sh.resyncing {
@@ -754,8 +840,8 @@ func (sh *shard) settleWaiters(st *chanState) {
 
 // rollback frees the number of an append that was not stored (and of every
 // later one of its channel, which fail too).
-func (sh *shard) rollback(f *inflight) {
-	f.st.seq = min(f.st.seq, f.prevSeq)
+func (sh *shard) rollback(f *appendOp, st *chanState) {
+	st.seq = min(st.seq, f.prevSeq)
 }
 
 // resync re-reads the stream after a failed or unexpected append and sends

@@ -134,6 +134,66 @@ func TestLogSequencesPerChannel(t *testing.T) {
 	}
 }
 
+// A batch is stored as its appends one after another would be: every
+// channel's messages in batch order with dense numbers, across shards; a
+// message refused before the writer (too large) or by it (a duplicate id)
+// fails or is reported alone.
+func TestLogAppendBatch(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), nil)
+	appendWait(t, l, Append{Channel: "b.0", Data: []byte("before"), MsgID: "dup"})
+	var as []Append
+	for i := range 60 {
+		as = append(as, Append{Channel: fmt.Sprintf("b.%d", i%6), Data: []byte(strconv.Itoa(i))})
+	}
+	as[7].Data = make([]byte, MaxStoredRecord+1)
+	as[12].MsgID = "dup" // channel b.0, stored before
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	futs := l.AppendBatch(ctx, as)
+	if len(futs) != len(as) {
+		t.Fatalf("%d results for %d appends", len(futs), len(as))
+	}
+	next := map[string]uint64{"b.0": 2}
+	for i, f := range futs {
+		res, err := f.Wait(ctx)
+		ch := as[i].Channel
+		switch i {
+		case 7:
+			if !errors.Is(err, ErrPayloadTooLarge) {
+				t.Fatalf("#7 (too large): %+v %v", res, err)
+			}
+			continue
+		case 12:
+			if err != nil || !res.Duplicate {
+				t.Fatalf("#12 (duplicate): %+v %v", res, err)
+			}
+			continue
+		}
+		if next[ch] == 0 {
+			next[ch] = 1
+		}
+		if err != nil || res.Seq != next[ch] {
+			t.Fatalf("#%d on %s: %+v %v, want number %d", i, ch, res, err, next[ch])
+		}
+		next[ch]++
+	}
+	for c := range 6 {
+		ch := fmt.Sprintf("b.%d", c)
+		wantSeqs(t, ch, chanSeqs(t, l, ch), 1, next[ch]-1)
+	}
+	// An empty batch and a batch after Close.
+	if got := l.AppendBatch(ctx, nil); len(got) != 0 {
+		t.Fatalf("empty batch: %d results", len(got))
+	}
+	l.Close()
+	for _, f := range l.AppendBatch(ctx, as[:3]) {
+		if _, err := f.Wait(ctx); !errors.Is(err, ErrClosed) {
+			t.Fatalf("append after Close: %v", err)
+		}
+	}
+}
+
 // A duplicate id stores nothing and takes no number; the appends pipelined
 // behind it fail the stream's check and are sent again, in order.
 func TestLogDuplicateKeepsNumbersDense(t *testing.T) {

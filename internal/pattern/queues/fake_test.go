@@ -118,6 +118,14 @@ func (l *fakeLog) Append(_ context.Context, a engine.Append) engine.Pending {
 	return done{res: engine.Appended{Seq: l.seq[a.Channel]}}
 }
 
+func (l *fakeLog) AppendBatch(ctx context.Context, as []engine.Append) []engine.Pending {
+	out := make([]engine.Pending, len(as))
+	for i, a := range as {
+		out[i] = l.Append(ctx, a)
+	}
+	return out
+}
+
 func (l *fakeLog) fetcher(ch string) *fetcher {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -35,6 +35,8 @@ const Kind = stats.Queues
 // it. Appends to one channel are stored in call order.
 type Log interface {
 	Append(ctx context.Context, a engine.Append) engine.Pending
+	// AppendBatch appends as Append would, one after another.
+	AppendBatch(ctx context.Context, as []engine.Append) []engine.Pending
 	// Consumer returns channel's durable consumer spec.Durable, creating it.
 	Consumer(ctx context.Context, channel string, spec engine.ConsumerSpec) (engine.Fetcher, error)
 	DeleteConsumer(ctx context.Context, channel, name string) error
@@ -254,9 +256,12 @@ func (s *Service) Send(ctx context.Context, m *Message) Result {
 }
 
 // SendBatch validates each message on its own and stores the valid ones
-// with pipelined appends. Results are in order.
+// with pipelined appends, handed to the log as one batch. Results are in
+// order.
 func (s *Service) SendBatch(ctx context.Context, ms []*Message) []Result {
 	pend := make([]*pending, len(ms))
+	as := make([]engine.Append, 0, len(ms))
+	idx := make([]int, 0, len(ms))
 	for i, m := range ms {
 		if m.ID == "" {
 			m.ID = kmq.NewID()
@@ -265,7 +270,17 @@ func (s *Service) SendBatch(ctx context.Context, ms []*Message) []Result {
 			pend[i] = &pending{res: Result{MessageID: m.ID, Err: err}}
 			continue
 		}
-		pend[i] = s.publish(ctx, m, "")
+		p, a := s.prepare(ctx, m, "")
+		pend[i] = p
+		if a != nil {
+			as = append(as, *a)
+			idx = append(idx, i)
+		}
+	}
+	if len(as) > 0 {
+		for j, f := range s.log.AppendBatch(ctx, as) {
+			pend[idx[j]].f = f
+		}
 	}
 	out := make([]Result, len(ms))
 	for i, p := range pend {
@@ -278,7 +293,8 @@ func (s *Service) SendBatch(ctx context.Context, ms []*Message) []Result {
 // delay stream.
 type pending struct {
 	res     Result
-	wait1   func(ctx context.Context) error
+	f       engine.Pending                  // the append, or
+	sched   func(ctx context.Context) error // the schedule
 	s       *Service
 	channel string
 	client  string
@@ -287,10 +303,15 @@ type pending struct {
 }
 
 func (p *pending) wait(ctx context.Context) Result {
-	if p.wait1 == nil || p.res.Err != nil {
+	if p.res.Err != nil || (p.f == nil && p.sched == nil) {
 		return p.res
 	}
-	err := p.wait1(ctx)
+	var err error
+	if p.f != nil {
+		_, err = p.f.Wait(ctx)
+	} else {
+		err = p.sched(ctx)
+	}
 	p.end(err)
 	if err != nil {
 		p.s.cfg.Stats.Error(Kind, stats.Send, p.channel, p.client)
@@ -307,8 +328,19 @@ func (p *pending) wait(ctx context.Context) Result {
 // msgID is the engine's deduplication id: "" means the client's MessageID
 // when deduplication is on.
 func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pending {
+	p, a := s.prepare(ctx, m, msgID)
+	if a != nil {
+		p.f = s.log.Append(ctx, *a)
+	}
+	return p
+}
+
+// prepare starts a send of a validated message: a delayed one is
+// scheduled, for another it returns the append to make (nil when the send
+// failed already).
+func (s *Service) prepare(ctx context.Context, m *Message, msgID string) (*pending, *engine.Append) {
 	if err := s.exist(ctx, m.Channel); err != nil {
-		return &pending{res: Result{MessageID: m.ID, Err: err}}
+		return &pending{res: Result{MessageID: m.ID, Err: err}}, nil
 	}
 	now := time.Now()
 	delayedTo, expirationAt := m.stamp(now)
@@ -322,17 +354,12 @@ func (s *Service) publish(ctx context.Context, m *Message, msgID string) *pendin
 		s:   s, channel: m.Channel, client: m.ClientID, size: len(m.Body),
 	}
 	data := m.encode()
-	ctx, p.end = s.traceStore(ctx, m.Channel, m.Tags)
+	_, p.end = s.traceStore(ctx, m.Channel, m.Tags)
 	if delayedTo != 0 {
-		p.wait1 = s.schedule(m.Channel, data, msgID, time.Unix(0, delayedTo))
-		return p
+		p.sched = s.schedule(m.Channel, data, msgID, time.Unix(0, delayedTo))
+		return p, nil
 	}
-	f := s.log.Append(ctx, engine.Append{Channel: m.Channel, Data: data, MsgID: msgID})
-	p.wait1 = func(ctx context.Context) error {
-		_, err := f.Wait(ctx)
-		return err
-	}
-	return p
+	return p, &engine.Append{Channel: m.Channel, Data: data, MsgID: msgID}
 }
 
 // store appends an already-built message copy (re-publish, dead letter,

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -50,6 +49,7 @@ type Record struct {
 }
 
 type entry struct {
+	key     string        // in the bucket
 	mu      sync.Mutex    // serialises writes of this record
 	written chan struct{} // closed once the record's first write ended
 	rec     Record
@@ -59,9 +59,9 @@ type entry struct {
 type Registry struct {
 	kv KV
 	mu sync.RWMutex
-	m  map[string]*entry // by key
+	m  map[chanKey]*entry
 	// lasts are the last numbers of the channels as of the last clean
-	// shutdown, by key; written in one entry (lastsKey) by Close.
+	// shutdown, by bucket key; written in one entry (lastsKey) by Close.
 	lasts map[string]uint64
 }
 
@@ -69,6 +69,9 @@ const (
 	cleanKey = "meta.clean"
 	lastsKey = "meta.lasts"
 )
+
+// chanKey finds a record in memory without hashing its name.
+type chanKey struct{ kind, name string }
 
 // Key is a record's key in the bucket: its kind and a hash of its name
 // (names may hold characters keys may not).
@@ -81,7 +84,8 @@ func Key(kind, name string) string {
 // record's Last is raised to its reservation: the numbers handed out after
 // the last clean shutdown are unknown, only bounded.
 func Open(ctx context.Context, kv KV) (*Registry, error) {
-	r := &Registry{kv: kv, m: map[string]*entry{}, lasts: map[string]uint64{}}
+	r := &Registry{kv: kv, m: map[chanKey]*entry{}, lasts: map[string]uint64{}}
+	byKey := map[string]*entry{}
 	clean := false
 	var lasts []byte
 	err := kv.Each(ctx, ">", func(key string, value []byte) {
@@ -97,7 +101,9 @@ func Open(ctx context.Context, kv KV) (*Registry, error) {
 		if json.Unmarshal(value, &rec) != nil || rec.Name == "" {
 			return
 		}
-		r.m[key] = &entry{rec: rec}
+		e := &entry{key: key, rec: rec}
+		r.m[chanKey{rec.Kind, rec.Name}] = e
+		byKey[key] = e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: load: %w", err)
@@ -108,7 +114,7 @@ func Open(ctx context.Context, kv KV) (*Registry, error) {
 			clean = false // unreadable: as after a crash
 		}
 		for k, n := range r.lasts {
-			if e := r.m[k]; e != nil {
+			if e := byKey[k]; e != nil {
 				e.rec.Last = max(e.rec.Last, n)
 			}
 		}
@@ -131,14 +137,17 @@ func (r *Registry) Close(ctx context.Context, lasts map[string]map[string]uint64
 	r.mu.Lock()
 	for kind, m := range lasts {
 		for name, last := range m {
-			k := Key(kind, name)
-			if e := r.m[k]; e != nil {
-				r.lasts[k] = max(r.lasts[k], last, e.rec.Last)
+			if e := r.m[chanKey{kind, name}]; e != nil {
+				r.lasts[e.key] = max(r.lasts[e.key], last, e.rec.Last)
 			}
 		}
 	}
+	live := make(map[string]bool, len(r.m))
+	for _, e := range r.m {
+		live[e.key] = true
+	}
 	for k := range r.lasts {
-		if r.m[k] == nil { // deleted
+		if !live[k] { // deleted
 			delete(r.lasts, k)
 		}
 	}
@@ -156,7 +165,7 @@ func (r *Registry) Close(ctx context.Context, lasts map[string]map[string]uint64
 func (r *Registry) get(kind, name string) *entry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.m[Key(kind, name)]
+	return r.m[chanKey{kind, name}]
 }
 
 // update applies fn to the record and writes it.
@@ -168,16 +177,16 @@ func (r *Registry) update(ctx context.Context, e *entry, fn func(*Record)) error
 	if rec == e.rec {
 		return nil
 	}
-	if err := r.put(ctx, rec); err != nil {
+	if err := r.put(ctx, e.key, rec); err != nil {
 		return err
 	}
 	e.rec = rec
 	return nil
 }
 
-func (r *Registry) put(ctx context.Context, rec Record) error {
+func (r *Registry) put(ctx context.Context, key string, rec Record) error {
 	b, _ := json.Marshal(rec)
-	if err := r.kv.Put(ctx, Key(rec.Kind, rec.Name), b); err != nil {
+	if err := r.kv.Put(ctx, key, b); err != nil {
 		return fmt.Errorf("registry: write %s %q: %w", rec.Kind, rec.Name, err)
 	}
 	return nil
@@ -189,11 +198,11 @@ func (r *Registry) Ensure(ctx context.Context, kind, name string) (created bool,
 	if r.get(kind, name) != nil {
 		return false, nil
 	}
-	key := Key(kind, name)
+	key := chanKey{kind, name}
 	r.mu.Lock()
 	e := r.m[key]
 	if e == nil {
-		e = &entry{rec: Record{Kind: kind, Name: name, Created: time.Now().UnixMilli()}, written: make(chan struct{})}
+		e = &entry{key: Key(kind, name), rec: Record{Kind: kind, Name: name, Created: time.Now().UnixMilli()}, written: make(chan struct{})}
 		e.mu.Lock() // held until written: other writers of the record wait
 		r.m[key] = e
 		created = true
@@ -212,7 +221,7 @@ func (r *Registry) Ensure(ctx context.Context, kind, name string) (created bool,
 		}
 		return false, nil
 	}
-	err = r.put(ctx, e.rec)
+	err = r.put(ctx, e.key, e.rec)
 	if err != nil {
 		r.mu.Lock()
 		delete(r.m, key)
@@ -239,11 +248,10 @@ func (r *Registry) Get(kind, name string) (Record, bool) {
 
 // Delete removes the channel's record.
 func (r *Registry) Delete(ctx context.Context, kind, name string) error {
-	key := Key(kind, name)
 	r.mu.Lock()
-	delete(r.m, key)
+	delete(r.m, chanKey{kind, name})
 	r.mu.Unlock()
-	if err := r.kv.Delete(ctx, key); err != nil {
+	if err := r.kv.Delete(ctx, Key(kind, name)); err != nil {
 		return fmt.Errorf("registry: delete %s %q: %w", kind, name, err)
 	}
 	return nil
@@ -264,12 +272,11 @@ func (r *Registry) Seal(ctx context.Context, kind, name string, moved bool) erro
 
 // List returns the records of kind, by name.
 func (r *Registry) List(kind string) []Record {
-	prefix := kind + "."
 	r.mu.RLock()
 	out := make([]Record, 0, len(r.m))
 	es := make([]*entry, 0, len(r.m))
 	for k, e := range r.m {
-		if strings.HasPrefix(k, prefix) {
+		if k.kind == kind {
 			es = append(es, e)
 		}
 	}

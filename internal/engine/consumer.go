@@ -172,6 +172,7 @@ type Reader struct {
 	// delivery now and then under load; a callback has no such buffer.
 	// The callback hands each message to Next through msgs (a pull's
 	// worth), waiting while it is full until Next takes one or quit closes.
+	cons      jetstream.Consumer
 	cc        jetstream.ConsumeContext
 	closed    <-chan struct{} // cc.Closed(), taken once: it locks twice a call
 	msgs      chan jetstream.Msg
@@ -185,6 +186,13 @@ type Reader struct {
 	// delivered is the number of the last one.
 	sole      bool
 	delivered uint64
+	// checked: the consumer was asked, since the last delivery, whether
+	// it holds deliveries that did not arrive (see Next).
+	checked bool
+	idle    *time.Timer // the wait for that, made on first use
+	// known: delivered is the number before the next delivery (a new
+	// consumer starts at 0; a durable's is known from its first delivery).
+	known bool
 }
 
 // ErrReaderClosed is returned by Next after Close or when the consumer vanished.
@@ -192,7 +200,8 @@ var ErrReaderClosed = errors.New("engine: reader closed")
 
 // ErrReaderGap is returned by Next when a delivery of the reader's own
 // consumer never reached it (the client library drops what arrives while
-// its buffer is full): the message would come again only after the ack
+// its buffer is full), or when the reader sits idle while its consumer
+// holds messages for it: the message would come again only after the ack
 // wait, out of order. Close the reader and open a new one from the last
 // message handed out.
 var ErrReaderGap = errors.New("engine: a delivery was lost on the way to the reader")
@@ -234,7 +243,7 @@ func (e *Engine) OpenReader(ctx context.Context, stream string, spec ConsumerSpe
 	if err != nil {
 		return nil, fmt.Errorf("engine: consumer on %s: %w", stream, mapJSErr(err))
 	}
-	r := &Reader{e: e, stream: stream, exclusive: spec.Exclusive && spec.Durable != "", sole: spec.Durable == "" || spec.Exclusive,
+	r := &Reader{e: e, cons: cons, stream: stream, exclusive: spec.Exclusive && spec.Durable != "", sole: spec.Durable == "" || spec.Exclusive,
 		msgs: make(chan jetstream.Msg, readerPull), errs: make(chan error, 1), quit: make(chan struct{})}
 	r.cc, err = cons.Consume(r.hand, jetstream.PullMaxMessagesWithBytesLimit(readerPull, 16<<20),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -252,23 +261,36 @@ func (e *Engine) OpenReader(ctx context.Context, stream string, spec ConsumerSpe
 	r.closed = r.cc.Closed()
 	if spec.Durable == "" {
 		r.ephemeral = cons.CachedInfo().Name
+		r.known = true // its deliveries are numbered from 1
 	}
 	return r, nil
 }
 
 // Next blocks until a message arrives, ctx ends or the reader is closed.
+//
+// A reader of its own consumer that has waited readerIdleCheck since its
+// last delivery asks the consumer, once, whether it holds messages that did
+// not arrive: delivered beyond the last one received (the last of a burst
+// lost), or waiting to be delivered while nothing comes (a pull the client
+// library no longer renews, acknowledgements lost on the way). Either would
+// otherwise wait out the ack wait or the pull's expiry; Next returns
+// ErrReaderGap instead. (A caller that keeps messages unacknowledged up to
+// the consumer's MaxAckPending while it waits gets ErrReaderGap too.)
 func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 	for {
 		var m jetstream.Msg
 		select {
 		case m = <-r.msgs:
-		case <-r.errs:
-			return nil, ErrReaderClosed
-		case <-r.closed:
-			return nil, ErrReaderClosed
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		default:
+			var err error
+			if m, err = r.wait(ctx); err != nil {
+				return nil, err
+			}
+			if m == nil {
+				continue
+			}
 		}
+		r.checked = false
 		md, err := m.Metadata()
 		if err != nil {
 			continue // not a JetStream message; cannot happen on a pull subscription
@@ -278,13 +300,64 @@ func (r *Reader) Next(ctx context.Context) (*StoredMsg, error) {
 			continue
 		}
 		if r.sole {
-			if d := md.Sequence.Consumer; r.delivered != 0 && d != r.delivered+1 {
+			if d := md.Sequence.Consumer; r.known && d != r.delivered+1 {
 				return nil, fmt.Errorf("%w: delivery %d after %d", ErrReaderGap, d, r.delivered)
 			}
-			r.delivered = md.Sequence.Consumer
+			r.delivered, r.known = md.Sequence.Consumer, true
 		}
 		return sm, nil
 	}
+}
+
+// wait blocks until a message arrives (nil: look again), ctx ends or the
+// reader is closed, and checks an idle consumer of the reader's own.
+func (r *Reader) wait(ctx context.Context) (jetstream.Msg, error) {
+	var idle <-chan time.Time
+	if r.sole && !r.checked {
+		if r.idle == nil {
+			r.idle = time.NewTimer(readerIdleCheck)
+		} else {
+			r.idle.Reset(readerIdleCheck)
+		}
+		defer r.idle.Stop()
+		idle = r.idle.C
+	}
+	select {
+	case m := <-r.msgs:
+		return m, nil
+	case <-r.errs:
+		return nil, ErrReaderClosed
+	case <-r.closed:
+		return nil, ErrReaderClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-idle:
+		r.checked = true
+		return nil, r.stalled(ctx)
+	}
+}
+
+// readerIdleCheck is how long a reader of its own consumer waits for a
+// delivery before it asks the consumer whether something is stuck.
+const readerIdleCheck = 2 * time.Second
+
+// stalled asks the reader's consumer whether it holds messages the reader
+// did not get (ErrReaderGap). An error asking is no answer: the reader
+// keeps waiting.
+func (r *Reader) stalled(ctx context.Context) error {
+	ictx, cancel := ctxOrTimeout(ctx)
+	defer cancel()
+	info, err := r.cons.Info(ictx)
+	if err != nil || len(r.msgs) > 0 {
+		return nil
+	}
+	switch {
+	case r.known && info.Delivered.Consumer > r.delivered:
+		return fmt.Errorf("%w: the consumer delivered %d, the last received was %d", ErrReaderGap, info.Delivered.Consumer, r.delivered)
+	case info.NumPending > 0:
+		return fmt.Errorf("%w: %d messages wait and none arrives (%d unacknowledged)", ErrReaderGap, info.NumPending, info.NumAckPending)
+	}
+	return nil
 }
 
 // readerPull is how many messages a Reader asks for at a time.

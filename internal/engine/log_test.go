@@ -497,3 +497,69 @@ func TestReaderReportsALostDelivery(t *testing.T) {
 		t.Fatalf("shared durable: read %v, %v; want 1 2 4 5 6 (the gap is another reader's delivery as far as it knows)", got, err)
 	}
 }
+
+// A reader of its own consumer does not wait out the ack wait when the
+// delivery it misses is the last one (no later delivery shows the gap), nor
+// when its first one is lost; nor while its consumer holds messages for it
+// that do not come.
+func TestReaderReportsAStall(t *testing.T) {
+	e := open(t)
+	l := openLog(t, e, newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
+	for i := range 6 {
+		appendWait(t, l, Append{Channel: "s", Data: []byte(fmt.Sprint(i))})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start, err := l.StreamSeqOf(ctx, "s", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(spec ConsumerSpec, ack bool) (got []uint64, took time.Duration, err error) {
+		rd, err := l.OpenReader(ctx, "s", spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.Close()
+		began := time.Now()
+		for {
+			m, err := rd.Next(ctx)
+			if err != nil {
+				return got, time.Since(began), err
+			}
+			got = append(got, m.ChanSeq)
+			if ack {
+				_ = m.Ack()
+			}
+		}
+	}
+	spec := ConsumerSpec{Deliver: DeliverByStartSeq, StartSeq: start, AckWait: time.Minute}
+	for _, c := range []struct {
+		lose uint64
+		want []uint64
+	}{{6, []uint64{1, 2, 3, 4, 5}}, {1, nil}} {
+		restore := LoseDeliveries(func(m *StoredMsg) bool { return m.ChanSeq == c.lose && m.NumDelivered == 1 })
+		got, took, err := read(spec, true)
+		restore()
+		if !errors.Is(err, ErrReaderGap) || !slices.Equal(got, c.want) {
+			t.Fatalf("losing delivery %d: read %v, then %v after %v; want %v, then ErrReaderGap", c.lose, got, err, took, c.want)
+		}
+	}
+	// Unacknowledged up to MaxAckPending, the consumer holds the rest back.
+	spec.MaxAckPending = 2
+	got, took, err := read(spec, false)
+	if !errors.Is(err, ErrReaderGap) || !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("held back: read %v, then %v after %v; want 1 2, then ErrReaderGap", got, err, took)
+	}
+	// Nothing waiting: an idle reader keeps waiting.
+	spec.MaxAckPending = 0
+	short, cancelShort := context.WithTimeout(ctx, readerIdleCheck+2*time.Second)
+	defer cancelShort()
+	rd, err := l.OpenReader(ctx, "s", ConsumerSpec{Deliver: DeliverByStartSeq, StartSeq: start + 6, AckWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if m, err := rd.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("idle reader: %v %v, want the context's deadline", m, err)
+	}
+}

@@ -48,7 +48,9 @@ func BenchmarkManyChannels(b *testing.B) {
 		h.start()
 		host, portText, _ := net.SplitHostPort(h.addr)
 		port, _ := strconv.Atoi(portText)
-		ctx := context.Background()
+		// kubemq-go's client keeps a goroutine until its context ends.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
 		cls := make([]*kubemq.Client, clients)
 		for i := range cls {
 			c, err := kubemq.NewClient(ctx, kubemq.WithAddress(host, port), kubemq.WithClientId(fmt.Sprint("many-", i)),

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -100,6 +101,9 @@ func Open(ctx context.Context, kv KV) (*Registry, error) {
 		var rec Record
 		if json.Unmarshal(value, &rec) != nil || rec.Name == "" {
 			return
+		}
+		if rec.Kind == "" { // the key says it too
+			rec.Kind = key[:max(strings.LastIndexByte(key, '.'), 0)]
 		}
 		e := &entry{key: key, rec: rec}
 		r.m[chanKey{rec.Kind, rec.Name}] = e

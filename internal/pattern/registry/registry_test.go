@@ -178,3 +178,32 @@ func TestKeysAreSafeForAnyName(t *testing.T) {
 		t.Fatal("keys collide")
 	}
 }
+
+// Records are found by kind and name; one written without its kind takes
+// the kind its key names, and lists keep the kinds apart.
+func TestRecordsByKindAndName(t *testing.T) {
+	ctx := context.Background()
+	kv := newMemKV()
+	if err := kv.Put(ctx, Key("queues", "old"), []byte(`{"n":"old","c":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	r := mustOpen(t, kv)
+	if !r.Exists("queues", "old") || r.Exists("events_store", "old") {
+		t.Fatal("a record without its kind is not found under its key's kind")
+	}
+	for _, k := range []string{"queues", "events_store"} {
+		if _, err := r.Ensure(ctx, k, "same"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for _, rec := range r.List("queues") {
+		names = append(names, rec.Kind+"/"+rec.Name)
+	}
+	if strings.Join(names, " ") != "queues/old queues/same" {
+		t.Fatalf("queues listed: %v", names)
+	}
+	if got := r.List("events_store"); len(got) != 1 || got[0].Name != "same" {
+		t.Fatalf("events store listed: %+v", got)
+	}
+}

@@ -436,17 +436,7 @@ func TestEventsBurstReachesAReadingSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := newCollector[*kubemq.Event]()
-	go func() {
-		for {
-			select {
-			case ev := <-sub:
-				got.add(ev)
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	got := collectSDK(t, sub, errCh)
 	sdkEventsReady(t, c, ch, got)
 
 	in := make(chan *kubemq.Event, 1024)
@@ -457,9 +447,7 @@ func TestEventsBurstReachesAReadingSubscriber(t *testing.T) {
 		in <- c.E().SetChannel(ch).SetBody(body)
 	}
 	got.waitFor(t, 30*time.Second, "the burst", func(evs []*kubemq.Event) bool { return len(sdkReal(evs)) >= n })
-	select {
-	case err := <-errCh:
+	if _, err, _ := got.snapshot(); err != nil { // the collector takes the stream's errors too
 		t.Fatalf("stream error: %v", err)
-	default:
 	}
 }

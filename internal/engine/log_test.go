@@ -460,42 +460,56 @@ func TestLogCountsAndLasts(t *testing.T) {
 // after it (the lost one would come back only after the ack wait, out of
 // order); a reader of a durable shared with others cannot tell and does not.
 func TestReaderReportsALostDelivery(t *testing.T) {
-	e := open(t)
-	l := openLog(t, e, newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
-	for i := range 6 {
-		appendWait(t, l, Append{Channel: "g", Data: []byte(fmt.Sprint(i))})
-	}
+	l, start := sixMessages(t, "g")
 	t.Cleanup(LoseDeliveries(func(m *StoredMsg) bool { return m.ChanSeq == 3 && m.NumDelivered == 1 }))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	start, err := l.StreamSeqOf(ctx, "g", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(spec ConsumerSpec) (got []uint64, err error) {
-		rd, err := l.OpenReader(ctx, "g", spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rd.Close()
-		for len(got) < 5 {
-			m, err := rd.Next(ctx)
-			if err != nil {
-				return got, err
-			}
-			got = append(got, m.ChanSeq)
-			_ = m.Ack()
-		}
-		return got, nil
-	}
-	got, err := read(ConsumerSpec{Deliver: DeliverByStartSeq, StartSeq: start, AckWait: time.Minute})
+	got, err := readChannel(ctx, t, l, "g", ConsumerSpec{Deliver: DeliverByStartSeq, StartSeq: start, AckWait: time.Minute}, 5, true)
 	if !errors.Is(err, ErrReaderGap) || !slices.Equal(got, []uint64{1, 2}) {
 		t.Fatalf("own consumer: read %v, then %v; want 1 2, then ErrReaderGap", got, err)
 	}
-	got, err = read(ConsumerSpec{Durable: "shared", Deliver: DeliverByStartSeq, StartSeq: start, AckWait: time.Minute})
+	got, err = readChannel(ctx, t, l, "g", ConsumerSpec{Durable: "shared", Deliver: DeliverByStartSeq, StartSeq: start, AckWait: time.Minute}, 5, true)
 	if err != nil || !slices.Equal(got, []uint64{1, 2, 4, 5, 6}) {
 		t.Fatalf("shared durable: read %v, %v; want 1 2 4 5 6 (the gap is another reader's delivery as far as it knows)", got, err)
 	}
+}
+
+// sixMessages stores six messages on channel ch of a one-shard log and
+// returns the log and the stream sequence of the first.
+func sixMessages(t *testing.T, ch string) (*Log, uint64) {
+	t.Helper()
+	l := openLog(t, open(t), newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
+	for i := range 6 {
+		appendWait(t, l, Append{Channel: ch, Data: []byte(fmt.Sprint(i))})
+	}
+	start, err := l.StreamSeqOf(context.Background(), ch, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, start
+}
+
+// readChannel reads ch through a reader of spec until Next fails or limit
+// messages came (0: no limit), acknowledging them when ack is set, and
+// returns their channel sequences and Next's error.
+func readChannel(ctx context.Context, t *testing.T, l *Log, ch string, spec ConsumerSpec, limit int, ack bool) (got []uint64, err error) {
+	t.Helper()
+	rd, err := l.OpenReader(ctx, ch, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for limit == 0 || len(got) < limit {
+		m, err := rd.Next(ctx)
+		if err != nil {
+			return got, err
+		}
+		got = append(got, m.ChanSeq)
+		if ack {
+			_ = m.Ack()
+		}
+	}
+	return got, nil
 }
 
 // A reader of its own consumer does not wait out the ack wait when the
@@ -503,55 +517,28 @@ func TestReaderReportsALostDelivery(t *testing.T) {
 // when its first one is lost; nor while its consumer holds messages for it
 // that do not come.
 func TestReaderReportsAStall(t *testing.T) {
-	e := open(t)
-	l := openLog(t, e, newMemSeqs(), func(c *LogConfig) { c.Shards = 1 })
-	for i := range 6 {
-		appendWait(t, l, Append{Channel: "s", Data: []byte(fmt.Sprint(i))})
-	}
+	l, start := sixMessages(t, "s")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	start, err := l.StreamSeqOf(ctx, "s", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(spec ConsumerSpec, ack bool) (got []uint64, took time.Duration, err error) {
-		rd, err := l.OpenReader(ctx, "s", spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rd.Close()
-		began := time.Now()
-		for {
-			m, err := rd.Next(ctx)
-			if err != nil {
-				return got, time.Since(began), err
-			}
-			got = append(got, m.ChanSeq)
-			if ack {
-				_ = m.Ack()
-			}
-		}
-	}
 	spec := ConsumerSpec{Deliver: DeliverByStartSeq, StartSeq: start, AckWait: time.Minute}
 	for _, c := range []struct {
 		lose uint64
 		want []uint64
 	}{{6, []uint64{1, 2, 3, 4, 5}}, {1, nil}} {
 		restore := LoseDeliveries(func(m *StoredMsg) bool { return m.ChanSeq == c.lose && m.NumDelivered == 1 })
-		got, took, err := read(spec, true)
+		got, err := readChannel(ctx, t, l, "s", spec, 0, true)
 		restore()
 		if !errors.Is(err, ErrReaderGap) || !slices.Equal(got, c.want) {
-			t.Fatalf("losing delivery %d: read %v, then %v after %v; want %v, then ErrReaderGap", c.lose, got, err, took, c.want)
+			t.Fatalf("losing delivery %d: read %v, then %v; want %v, then ErrReaderGap", c.lose, got, err, c.want)
 		}
 	}
 	// Unacknowledged up to MaxAckPending, the consumer holds the rest back.
 	spec.MaxAckPending = 2
-	got, took, err := read(spec, false)
+	got, err := readChannel(ctx, t, l, "s", spec, 0, false)
 	if !errors.Is(err, ErrReaderGap) || !slices.Equal(got, []uint64{1, 2}) {
-		t.Fatalf("held back: read %v, then %v after %v; want 1 2, then ErrReaderGap", got, err, took)
+		t.Fatalf("held back: read %v, then %v; want 1 2, then ErrReaderGap", got, err)
 	}
 	// Nothing waiting: an idle reader keeps waiting.
-	spec.MaxAckPending = 0
 	short, cancelShort := context.WithTimeout(ctx, readerIdleCheck+2*time.Second)
 	defer cancelShort()
 	rd, err := l.OpenReader(ctx, "s", ConsumerSpec{Deliver: DeliverByStartSeq, StartSeq: start + 6, AckWait: time.Minute})
